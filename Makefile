@@ -1,0 +1,50 @@
+# The platform's entry points. `make run` is the main job; `make test` runs every check.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export APP_DATADIR ?= $(CURDIR)/data
+
+.PHONY: run test up down worker lint typecheck unit integration bench clean venv topics
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+up:
+	scripts/services.sh up
+
+down:
+	scripts/services.sh down
+
+topics: venv
+	$(BIN)/faust -A app create-topics
+
+worker: venv up topics
+	$(BIN)/faust -A app worker -l info
+
+run: venv up topics
+	scripts/run.sh
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest tests/unit
+
+integration: venv up
+	$(BIN)/pytest tests/integration
+
+test: venv up
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest tests
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Thin agent loops: read a batch, call the pure rules, write tables and topics."""

@@ -1,0 +1,62 @@
+"""Create the platform's topics with explicit partitions and configs (idempotent)."""
+
+from __future__ import annotations
+
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from faust.types import TopicT
+
+from config import Settings
+
+log = logging.getLogger(__name__)
+
+TOPIC_ALREADY_EXISTS = 36
+
+
+def bootstrap_servers(broker_url: str) -> str:
+    """Turn ``kafka://h1:9092;kafka://h2:9092`` into ``h1:9092,h2:9092``."""
+    hosts = []
+    for part in broker_url.replace(";", ",").split(","):
+        part = part.strip()
+        if part:
+            hosts.append(part.split("://", 1)[-1])
+    return ",".join(hosts)
+
+
+def topic_specs(settings: Settings) -> list[NewTopic]:
+    """Every topic the platform uses, with its configs."""
+    from app.topics import ALL_TOPICS
+    from tables import state
+
+    declared: list[TopicT] = [*ALL_TOPICS, state.markets.changelog_topic,
+                              state.events.changelog_topic]
+    specs = []
+    for topic in declared:
+        config = dict(topic.config or {})
+        if topic.compacting:
+            config["cleanup.policy"] = "compact"
+        for name in topic.topics:
+            specs.append(
+                NewTopic(name, settings.topic_partitions, settings.topic_replication,
+                         topic_configs=config)
+            )
+    return specs
+
+
+async def create_topics(settings: Settings) -> list[str]:
+    """Create missing topics; return the names created now."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(settings.broker_url))
+    await admin.start()
+    try:
+        specs = topic_specs(settings)
+        response = await admin.create_topics(specs)
+        created = []
+        for name, code, *rest in response.topic_errors:
+            if code == 0:
+                created.append(name)
+            elif code != TOPIC_ALREADY_EXISTS:
+                raise RuntimeError(f"cannot create topic {name}: error {code} {rest}")
+        return created
+    finally:
+        await admin.close()

@@ -1,0 +1,142 @@
+"""One frozen settings object read from the environment; secrets never printed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+
+class SettingsError(ValueError):
+    """A setting in the environment is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class MySQLConfig:
+    """Connection parameters parsed from ``MYSQL_DSN``; the password stays out of repr."""
+
+    host: str
+    port: int
+    user: str
+    database: str
+    password: str = field(repr=False)
+
+    @classmethod
+    def from_dsn(cls, dsn: str) -> MySQLConfig:
+        """Parse ``mysql://user:password@host:port/database``."""
+        parts = urlsplit(dsn)
+        if parts.scheme not in ("mysql", "mariadb") or not parts.hostname:
+            raise SettingsError("MYSQL_DSN must look like mysql://user:password@host:port/db")
+        database = parts.path.lstrip("/")
+        if not database or not parts.username:
+            raise SettingsError("MYSQL_DSN needs a user and a database name")
+        return cls(
+            host=parts.hostname,
+            port=parts.port or 3306,
+            user=unquote(parts.username),
+            password=unquote(parts.password or ""),
+            database=database,
+        )
+
+    def redacted(self) -> str:
+        """Return the DSN with the password masked, safe for logs."""
+        return f"mysql://{self.user}:***@{self.host}:{self.port}/{self.database}"
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise SettingsError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+    if value <= 0:
+        raise SettingsError(f"{name} must be > 0, got {value}")
+    return value
+
+
+def _secret(env: Mapping[str, str], name: str, default: str) -> str:
+    """Read a secret from ``NAME`` or from the file named by ``NAME_FILE``."""
+    path = env.get(f"{name}_FILE")
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SettingsError(f"{name}_FILE cannot be read: {exc.strerror}") from exc
+    return env.get(name, default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the worker reads from its environment."""
+
+    broker_url: str
+    mysql: MySQLConfig
+    web_host: str
+    web_port: int
+    datadir: Path
+    app_id: str
+    topic_prefix: str
+    topic_partitions: int
+    topic_replication: int
+    store: str
+    batch_size: int
+    batch_within: float
+    sink_batch_size: int
+    sink_within: float
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``env`` (default: ``os.environ``)."""
+        env = os.environ if env is None else env
+        store = env.get("APP_STORE", "rocksdb://")
+        if store not in ("rocksdb://", "memory://"):
+            raise SettingsError(f"APP_STORE must be rocksdb:// or memory://, got {store!r}")
+        app_id = env.get("APP_ID", "odds-platform")
+        if not app_id or any(c.isspace() for c in app_id):
+            raise SettingsError("APP_ID must be a non-empty name without spaces")
+        return cls(
+            broker_url=env.get("BROKER_URL", "kafka://127.0.0.1:9092"),
+            mysql=MySQLConfig.from_dsn(
+                _secret(env, "MYSQL_DSN", "mysql://betting:betting@127.0.0.1:3306/betting")
+            ),
+            web_host=env.get("WEB_HOST", "127.0.0.1"),
+            web_port=_int(env, "WEB_PORT", 6066, minimum=1),
+            datadir=Path(env.get("APP_DATADIR", "./data")),
+            app_id=app_id,
+            topic_prefix=env.get("TOPIC_PREFIX", ""),
+            topic_partitions=_int(env, "TOPIC_PARTITIONS", 8, minimum=1),
+            topic_replication=_int(env, "TOPIC_REPLICATION", 1, minimum=1),
+            store=store,
+            batch_size=_int(env, "BATCH_SIZE", 1000, minimum=1),
+            batch_within=_float(env, "BATCH_WITHIN", 0.02),
+            sink_batch_size=_int(env, "SINK_BATCH_SIZE", 2000, minimum=1),
+            sink_within=_float(env, "SINK_WITHIN", 0.2),
+        )
+
+    def topic(self, name: str) -> str:
+        """Return the full topic name for ``name`` with the configured prefix."""
+        return f"{self.topic_prefix}{name}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, read once."""
+    return Settings.from_env()

@@ -1,0 +1,1 @@
+"""Feed sources: provider adapters and generators, pure translation without Faust."""

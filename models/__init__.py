@@ -1,0 +1,1 @@
+"""Canonical feed messages, market snapshots and the pure rules between them."""

@@ -1,0 +1,71 @@
+"""Decode and validate canonical ``feed.v1`` messages (JSON Schema per type)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any, cast
+
+import fastjsonschema
+import orjson
+
+MAX_MESSAGE_BYTES = 1024 * 1024
+FEED_TYPES = ("odds_change",)
+
+
+class FeedError(ValueError):
+    """A feed record that cannot be decoded or breaks the contract; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def load_schema(message_type: str) -> dict[str, Any]:
+    """Return the JSON Schema shipped for one feed message type."""
+    text = resources.files("models").joinpath(f"schemas/{message_type}.json").read_text("utf-8")
+    return cast(dict[str, Any], json.loads(text))
+
+
+@cache
+def _validator(message_type: str) -> Any:
+    return fastjsonschema.compile(load_schema(message_type))
+
+
+def canonical_specifiers(raw: str) -> str:
+    """Sort ``name=value`` pairs by name and join them with ``|``."""
+    if not raw:
+        return ""
+    pairs = []
+    for part in raw.split("|"):
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip():
+            raise FeedError(f"malformed specifier {part!r}")
+        pairs.append((name.strip(), value.strip()))
+    pairs.sort()
+    return "|".join(f"{name}={value}" for name, value in pairs)
+
+
+def decode(raw: bytes | None) -> dict[str, Any]:
+    """Parse one feed record and check it against the contract; raise ``FeedError``."""
+    if raw is None:
+        raise FeedError("empty record")
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise FeedError(f"record of {len(raw)} bytes exceeds {MAX_MESSAGE_BYTES}")
+    try:
+        message = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise FeedError(f"malformed JSON: {exc}") from None
+    if not isinstance(message, dict):
+        raise FeedError("message is not a JSON object")
+    message_type = message.get("type")
+    if message_type not in FEED_TYPES:
+        raise FeedError(f"unknown message type {message_type!r}")
+    try:
+        _validator(message_type)(message)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        raise FeedError(f"{message_type} breaks the contract: {exc.message}") from None
+    for market in message.get("markets", ()):
+        market["specifiers"] = canonical_specifiers(market.get("specifiers", ""))
+    return cast(dict[str, Any], message)

@@ -1,0 +1,1 @@
+"""Sinks: the MySQL writer (batched, idempotent, version-guarded)."""

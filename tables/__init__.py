@@ -1,0 +1,1 @@
+"""Table declarations: market snapshots and the per-event market index."""

@@ -1,0 +1,267 @@
+"""Helpers for integration tests: isolated worker processes, Kafka and MySQL access."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import aiomysql
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from app.admin import bootstrap_servers
+from config.settings import MySQLConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+BROKER_URL = os.environ.get("BROKER_URL", "kafka://127.0.0.1:9092")
+BOOTSTRAP = bootstrap_servers(BROKER_URL)
+BASE_DSN = os.environ.get("MYSQL_DSN", "mysql://betting:betting@127.0.0.1:3306/betting")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Platform:
+    """One isolated deployment: its own app id, topic prefix, database and data dir."""
+
+    tmp: Path
+    name: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}")
+    partitions: int = 8
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def database(self) -> str:
+        return f"betting_{self.name}"
+
+    @property
+    def mysql(self) -> MySQLConfig:
+        base = MySQLConfig.from_dsn(BASE_DSN)
+        return MySQLConfig(base.host, base.port, base.user, self.database, base.password)
+
+    def topic(self, name: str) -> str:
+        return f"{self.name}.{name}"
+
+    def env(self, web_port: int, index: int = 0) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+        mysql = self.mysql
+        env.update({
+            "BROKER_URL": BROKER_URL,
+            "MYSQL_DSN": f"mysql://{mysql.user}:{mysql.password}@{mysql.host}:{mysql.port}/"
+                         f"{mysql.database}",
+            "APP_ID": f"odds-{self.name}",
+            "TOPIC_PREFIX": f"{self.name}.",
+            "TOPIC_PARTITIONS": str(self.partitions),
+            "WEB_PORT": str(web_port),
+            "WEB_HOST": "127.0.0.1",
+            "APP_DATADIR": str(self.tmp / f"data{index}"),
+            "APP_STORE": "rocksdb://",
+        })
+        return env
+
+    def run_command(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "faust", "-A", "app", *args],
+            env=self.env(free_port()), cwd=ROOT, capture_output=True, timeout=120, check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"faust {' '.join(args)} failed: {result.stderr.decode()[-2000:]}")
+        return result.stdout.decode()
+
+    async def create(self) -> None:
+        base = MySQLConfig.from_dsn(BASE_DSN)
+        conn = await aiomysql.connect(host=base.host, port=base.port, user=base.user,
+                                      password=base.password, autocommit=True)
+        async with conn.cursor() as cur:
+            await cur.execute(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
+        conn.close()
+        await asyncio.to_thread(self.run_command, "create-topics")
+
+    def spawn_worker(self, index: int = 0) -> Worker:
+        port = free_port()
+        with open(self.tmp / f"worker{index}.log", "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "faust", "-A", "app", "worker", "-l", "info"],
+                env=self.env(port, index), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            )
+        self.workers.append(proc)
+        return Worker(proc, f"http://127.0.0.1:{port}", self.tmp / f"worker{index}.log")
+
+    async def start_worker(self, index: int = 0) -> Worker:
+        worker = self.spawn_worker(index)
+        await worker.wait_serving()
+        return worker
+
+    async def destroy(self) -> None:
+        for proc in self.workers:
+            stop_process(proc)
+        base = MySQLConfig.from_dsn(BASE_DSN)
+        with contextlib.suppress(aiomysql.Error, OSError):
+            conn = await aiomysql.connect(host=base.host, port=base.port, user=base.user,
+                                          password=base.password, autocommit=True)
+            async with conn.cursor() as cur:
+                await cur.execute(f"DROP DATABASE IF EXISTS `{self.database}`")
+            conn.close()
+        admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+        await admin.start()
+        try:
+            names = [t for t in await admin.list_topics() if t.startswith(f"{self.name}.")]
+            if names:
+                await admin.delete_topics(names)
+        finally:
+            await admin.close()
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+@dataclass
+class Worker:
+    """A running worker process and its HTTP address."""
+
+    proc: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    async def wait_serving(self, seconds: float = 90) -> None:
+        deadline = time.monotonic() + seconds
+        async with aiohttp.ClientSession() as http:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"worker exited early:\n{self.log_tail()}")
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.get(f"{self.url}/events/none:none:0") as resp:
+                        if resp.status == 404:
+                            return
+                await asyncio.sleep(0.5)
+        raise RuntimeError(f"worker did not serve within {seconds}s:\n{self.log_tail()}")
+
+    async def status(self, path: str) -> int:
+        async with aiohttp.ClientSession() as http, http.get(f"{self.url}{path}") as resp:
+            return resp.status
+
+    async def get(self, path: str) -> tuple[int, Any]:
+        async with aiohttp.ClientSession() as http, http.get(f"{self.url}{path}") as resp:
+            return resp.status, await resp.json(content_type=None)
+
+
+async def produce(topic: str, records: Iterable[tuple[bytes, bytes]]) -> int:
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, linger_ms=10, acks="all",
+                                enable_idempotence=True)
+    await producer.start()
+    count = 0
+    try:
+        batch = []
+        for key, value in records:
+            batch.append(await producer.send(topic, key=key, value=value))
+            count += 1
+        await asyncio.gather(*batch)
+    finally:
+        await producer.stop()
+    return count
+
+
+async def partitions(topic: str) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        (description,) = await admin.describe_topics([topic])
+        return [TopicPartition(topic, p["partition"]) for p in description["partitions"]]
+    finally:
+        await admin.close()
+
+
+async def end_offsets(topic: str) -> dict[int, int]:
+    parts = await partitions(topic)
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(parts)
+        return {tp.partition: offset for tp, offset in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+async def read_compacted(topic: str) -> dict[str, Any]:
+    """Read a topic from the start to its current end; return the latest value per key."""
+    ends = await end_offsets(topic)
+    latest: dict[str, Any] = {}
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in ends]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        remaining = {tp for tp in parts if ends[tp.partition] > 0}
+        while remaining:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for tp, records in batches.items():
+                for record in records:
+                    key = record.key.decode() if record.key else ""
+                    latest[key] = orjson.loads(record.value) if record.value else None
+                    if record.offset + 1 >= ends[tp.partition]:
+                        remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    return latest
+
+
+async def committed_offsets(group: str, topic: str) -> dict[int, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+        return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+    finally:
+        await admin.close()
+
+
+async def mysql_rows(config: MySQLConfig, sql: str) -> list[tuple[Any, ...]]:
+    conn = await aiomysql.connect(host=config.host, port=config.port, user=config.user,
+                                  password=config.password, db=config.database)
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute(sql)
+            return list(await cur.fetchall())
+    finally:
+        conn.close()
+
+
+async def eventually(check: Any, seconds: float, what: str, interval: float = 0.5) -> Any:
+    """Await ``check()`` until it returns a truthy value; fail after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {seconds}s waiting for {what}; last: {last!r}"[:3000])

@@ -1,0 +1,74 @@
+from typing import Any
+
+from models.market import Verdict, apply_odds_change, market_key
+from models.odds import american, direction, fractional, margin
+
+
+def feed_market(*prices: float, status: str = "active") -> dict[str, Any]:
+    return {"id": "1", "specifiers": "", "status": status,
+            "outcomes": [{"id": str(i), "odds": p, "active": True}
+                         for i, p in enumerate(prices, 1)]}
+
+
+def test_first_message_creates_version_1_with_derived_fields() -> None:
+    applied = apply_odds_change(None, "sr:match:1", 1, 100, feed_market(2.0, 3.0, 4.0))
+    snap = applied.snapshot
+    assert applied.verdict is Verdict.APPLIED and applied.published and snap is not None
+    assert snap["version"] == 1 and snap["updated_ts"] == 100
+    assert snap["margin"] == round(1 / 2 + 1 / 3 + 1 / 4 - 1, 6)
+    first = snap["outcomes"][0]
+    assert (first["american"], first["fractional"], first["implied_probability"]) == (
+        100, "1/1", 0.5)
+    assert first["direction"] == "same"
+
+
+def test_price_move_bumps_version_and_direction() -> None:
+    snap = apply_odds_change(None, "e:m:1", 1, 100, feed_market(2.0, 3.0)).snapshot
+    applied = apply_odds_change(snap, "e:m:1", 1, 200, feed_market(2.1, 2.9))
+    assert applied.snapshot is not None
+    assert applied.snapshot["version"] == 2
+    assert [o["direction"] for o in applied.snapshot["outcomes"]] == ["up", "down"]
+
+
+def test_stale_message_is_dropped() -> None:
+    snap = apply_odds_change(None, "e:m:1", 1, 100, feed_market(2.0, 3.0)).snapshot
+    applied = apply_odds_change(snap, "e:m:1", 1, 99, feed_market(5.0, 1.2))
+    assert applied.verdict is Verdict.STALE and applied.snapshot is None
+
+
+def test_exact_repeat_is_a_duplicate() -> None:
+    snap = apply_odds_change(None, "e:m:1", 1, 100, feed_market(2.0, 3.0)).snapshot
+    applied = apply_odds_change(snap, "e:m:1", 1, 100, feed_market(2.0, 3.0))
+    assert applied.verdict is Verdict.DUPLICATE and applied.snapshot is None
+
+
+def test_same_content_newer_ts_moves_the_stale_mark_without_publishing() -> None:
+    snap = apply_odds_change(None, "e:m:1", 1, 100, feed_market(2.0, 3.0)).snapshot
+    applied = apply_odds_change(snap, "e:m:1", 1, 150, feed_market(2.0, 3.0))
+    assert applied.verdict is Verdict.UNCHANGED and not applied.published
+    assert applied.snapshot is not None and applied.snapshot["version"] == 1
+    later = apply_odds_change(applied.snapshot, "e:m:1", 1, 120, feed_market(9.0, 1.1))
+    assert later.verdict is Verdict.STALE
+
+
+def test_equal_timestamps_apply_in_arrival_order() -> None:
+    snap = apply_odds_change(None, "e:m:1", 1, 100, feed_market(2.0, 3.0)).snapshot
+    applied = apply_odds_change(snap, "e:m:1", 1, 100, feed_market(2.0, 3.0, status="suspended"))
+    assert applied.verdict is Verdict.APPLIED
+    assert applied.snapshot is not None and applied.snapshot["status"] == "suspended"
+
+
+def test_inactive_outcomes_do_not_count_in_margin() -> None:
+    market = feed_market(2.0, 2.0)
+    market["outcomes"][1]["active"] = False
+    snap = apply_odds_change(None, "e:m:1", 1, 1, market).snapshot
+    assert snap is not None and snap["margin"] == -0.5
+
+
+def test_helpers() -> None:
+    assert market_key("sr:match:1", "18", "total=2.5") == "sr:match:1/18/total=2.5"
+    assert american(1.5) == -200 and american(3.5) == 250
+    assert fractional(2.5) == "3/2" and fractional(1.91) == "10/11"
+    assert fractional(1.95) == "19/20" and fractional(1.01) == "1/100"
+    assert margin([]) is None
+    assert direction(None, 2.0) == "same" and direction(2.0, 1.5) == "down"

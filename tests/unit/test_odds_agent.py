@@ -1,0 +1,74 @@
+"""The odds agent through ``agent.test_context()`` on the memory store."""
+
+import asyncio
+from collections.abc import Iterator
+from unittest import mock
+
+import orjson
+import pytest
+
+from agents.odds import odds_agent
+from app import topics
+from app.faust_app import app
+from tables import state
+
+
+@pytest.fixture
+def sent() -> Iterator[list[tuple[str, bytes, bytes]]]:
+    """Capture outbound sends instead of producing them."""
+    records: list[tuple[str, bytes, bytes]] = []
+
+    def fake_send(topic: object) -> object:
+        async def send(key: bytes, value: bytes, partition: int | None = None) -> object:
+            records.append((topic.get_topic_name(), key, value))  # type: ignore[attr-defined]
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+        return send
+
+    with mock.patch.object(topics.markets, "send", fake_send(topics.markets)), \
+         mock.patch.object(topics.dead_letters, "send", fake_send(topics.dead_letters)):
+        yield records
+    state.markets.data.clear()  # type: ignore[attr-defined]
+    state.events.data.clear()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def finalize_app() -> Iterator[None]:
+    app.finalize()
+    yield
+
+
+def odds(event_id: str, ts: int, price: float) -> bytes:
+    return orjson.dumps({"type": "odds_change", "event_id": event_id, "producer": 1, "ts": ts,
+                         "markets": [{"id": "1", "outcomes": [{"id": "1", "odds": price},
+                                                              {"id": "2", "odds": 3.0}]}]})
+
+
+async def until(predicate: object, seconds: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not predicate():  # type: ignore[operator]
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+async def test_agent_applies_publishes_and_dead_letters(
+    sent: list[tuple[str, bytes, bytes]],
+) -> None:
+    async with odds_agent.test_context() as agent:
+        await agent.put(odds("sr:match:1", 10, 2.0), key=b"sr:match:1")
+        await agent.put(odds("sr:match:1", 20, 2.5), key=b"sr:match:1")
+        await agent.put(odds("sr:match:1", 15, 9.0), key=b"sr:match:1")  # stale
+        await agent.put(b"{broken", key=b"sr:match:1")
+        await until(lambda: len(sent) >= 2)
+        await until(lambda: state.markets.get("sr:match:1/1/") is not None)
+    snapshot = state.markets["sr:match:1/1/"]
+    assert snapshot["version"] == 2 and snapshot["outcomes"][0]["odds"] == 2.5
+    assert state.events["sr:match:1"]["market_keys"] == ["sr:match:1/1/"]
+    by_topic = {name: (key, orjson.loads(value)) for name, key, value in sent}
+    assert by_topic["markets.v1"][1]["version"] == 2
+    assert "ts" not in by_topic["markets.v1"][1]
+    dlq_key, dlq = by_topic["feed.dlq.v1"]
+    assert dlq_key == b"sr:match:1" and dlq["reason"].startswith("malformed JSON")
+    assert dlq["original"] == "{broken"

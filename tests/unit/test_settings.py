@@ -1,0 +1,47 @@
+from pathlib import Path
+
+import pytest
+
+from config.settings import MySQLConfig, Settings, SettingsError
+
+
+def test_defaults() -> None:
+    s = Settings.from_env({})
+    assert s.broker_url == "kafka://127.0.0.1:9092"
+    assert s.web_port == 6066
+    assert s.topic_partitions == 8
+    assert s.mysql.database == "betting"
+    assert s.topic("feed.v1") == "feed.v1"
+
+
+def test_prefix_and_overrides() -> None:
+    s = Settings.from_env({"TOPIC_PREFIX": "t1.", "WEB_PORT": "7000", "APP_ID": "x",
+                           "TOPIC_PARTITIONS": "3", "APP_DATADIR": "/d"})
+    assert s.topic("markets.v1") == "t1.markets.v1"
+    assert (s.web_port, s.app_id, s.topic_partitions, s.datadir) == (7000, "x", 3, Path("/d"))
+
+
+def test_password_never_in_repr() -> None:
+    cfg = MySQLConfig.from_dsn("mysql://u:s3cr%40t@db:3307/odds")
+    assert cfg.password == "s3cr@t"
+    assert (cfg.host, cfg.port, cfg.user, cfg.database) == ("db", 3307, "u", "odds")
+    assert "s3cr" not in repr(cfg)
+    assert "s3cr" not in repr(Settings.from_env({"MYSQL_DSN": "mysql://u:s3cr@db/odds"}))
+    assert cfg.redacted() == "mysql://u:***@db:3307/odds"
+
+
+def test_secret_from_file(tmp_path: Path) -> None:
+    f = tmp_path / "dsn"
+    f.write_text("mysql://a:b@h:1/d\n")
+    assert Settings.from_env({"MYSQL_DSN_FILE": str(f)}).mysql.password == "b"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"WEB_PORT": "x"}, {"TOPIC_PARTITIONS": "0"}, {"MYSQL_DSN": "postgres://a@b/c"},
+     {"MYSQL_DSN": "mysql://h"}, {"APP_STORE": "rocksdict://"}, {"BATCH_WITHIN": "-1"},
+     {"MYSQL_DSN_FILE": "/nonexistent/file"}, {"APP_ID": "a b"}],
+)
+def test_bad_settings_are_clear_errors(env: dict[str, str]) -> None:
+    with pytest.raises(SettingsError):
+        Settings.from_env(env)
