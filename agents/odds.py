@@ -1,118 +1,170 @@
-"""The odds agent: applies ``feed.v1`` batches to the market tables and publishes changes."""
+"""The odds agent: applies ``feed.v1`` batches to the tables and publishes what changed."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any, cast
 
 import orjson
 from faust.streams import Stream
-from faust.types import EventT, StreamT
+from faust.types import EventT, StreamT, TopicT
 
 from app import metrics, topics
 from app.faust_app import app, settings
-from models.engine import BatchPlan, plan_batch
+from models.engine import BatchPlan, Record, plan_batch
+from models.event import public_event
 from models.market import Snapshot
+from models.producer import producer_key
 from tables import state
 
 log = logging.getLogger(__name__)
 
 Event = EventT[bytes]
 
-
-def _get_market(event: Event, key: str) -> Snapshot | None:
-    with state.event_context(event):
-        value: Snapshot | None = state.markets.get(key)
-    return value
+#: Internal bookkeeping that stays in the table and never leaves the worker.
+PRIVATE_MARKET_FIELDS = frozenset({"ts", "feed_status", "producer_down", "pre_settlement"})
 
 
-def _get_event(event: Event, event_id: str) -> Snapshot | None:
-    with state.event_context(event):
-        value: Snapshot | None = state.events.get(event_id)
-    return value
+def now_ms() -> int:
+    """Return wall-clock milliseconds."""
+    return int(time.time() * 1000)
 
 
-def public_snapshot(snapshot: Snapshot) -> Snapshot:
-    """Return the snapshot as published: without the internal last-message ``ts``."""
-    return {k: v for k, v in snapshot.items() if k != "ts"}
+class TableReader:
+    """Reads the Faust tables in the partition of the record being applied."""
+
+    @staticmethod
+    def _get(table: Any, event: Event, key: str) -> Snapshot | None:
+        with state.event_context(event):
+            value: Snapshot | None = table.get(key)
+        return value
+
+    def market(self, source: Event, key: str) -> Snapshot | None:
+        return self._get(state.markets, source, key)
+
+    def event(self, source: Event, event_id: str) -> Snapshot | None:
+        return self._get(state.events, source, event_id)
+
+    def producer(self, source: Event, key: str) -> Snapshot | None:
+        return self._get(state.producers, source, key)
+
+    def partition(self, source: Event) -> int:
+        return source.message.partition
+
+    def partition_markets(self, source: Event) -> Iterable[tuple[str, Snapshot]]:
+        return state.partition_items(state.markets, source.message.partition)
+
+
+READER = TableReader()
+
+
+def public_market(snapshot: Snapshot) -> Snapshot:
+    """Return the snapshot as published, without the worker's bookkeeping."""
+    return {k: v for k, v in snapshot.items() if k not in PRIVATE_MARKET_FIELDS}
 
 
 def dead_letter(event: Event, reason: str) -> bytes:
     """Encode the ``feed.dlq.v1`` value for a record that was rejected."""
     message = event.message
     raw: bytes = message.value or b""
-    return orjson.dumps(
-        {
-            "reason": reason,
-            "source": {
-                "topic": message.topic,
-                "partition": message.partition,
-                "offset": message.offset,
-            },
-            "key": message.key.decode("utf-8", "replace") if message.key else None,
-            "original": raw.decode("utf-8", "replace")[:65536],
-            "original_size": len(raw),
-            "received_ts": int(time.time() * 1000),
-        }
-    )
+    return orjson.dumps({
+        "reason": reason,
+        "source": {"topic": message.topic, "partition": message.partition,
+                   "offset": message.offset},
+        "key": message.key.decode("utf-8", "replace") if message.key else None,
+        "original": raw.decode("utf-8", "replace")[:65536],
+        "original_size": len(raw),
+        "received_ts": now_ms(),
+    })
+
+
+class Outbox:
+    """Collects outbound sends so a batch waits for all of its acknowledgements at once."""
+
+    def __init__(self) -> None:
+        self.pending: list[Awaitable[Any]] = []
+
+    async def send(self, topic: TopicT, key: str | bytes | None, value: Any,
+                   partition: int | None = None) -> None:
+        raw_key = key.encode() if isinstance(key, str) else key
+        raw_value = value if isinstance(value, bytes) else orjson.dumps(value)
+        self.pending.append(await topic.send(key=raw_key, value=raw_value, partition=partition))
+
+    async def records(self, topic: TopicT, records: Iterable[Record[Event]]) -> None:
+        for record in records:
+            await self.send(topic, record.key, record.value, record.source.message.partition)
+
+    async def flush(self) -> None:
+        if self.pending:
+            await asyncio.gather(*self.pending)
+            self.pending.clear()
 
 
 async def publish(plan: BatchPlan[Event]) -> None:
-    """Send dead letters and changed markets, and wait until the broker has them."""
-    pending: list[Awaitable[Any]] = []
+    """Send everything a batch produced and wait until the broker has it."""
+    outbox = Outbox()
     for event, reason in plan.dead_letters:
         log.warning("dead-lettered %s[%s]@%s: %s", event.message.topic,
                     event.message.partition, event.message.offset, reason)
-        pending.append(
-            await topics.dead_letters.send(key=event.message.key, value=dead_letter(event, reason))
-        )
-    for key, change in plan.markets.items():
-        if change.publish:
-            pending.append(
-                await topics.markets.send(
-                    key=key.encode(),
-                    value=orjson.dumps(public_snapshot(change.snapshot)),
-                    partition=change.source.message.partition,
-                )
-            )
-    if pending:
-        await asyncio.gather(*pending)
+        await outbox.send(topics.dead_letters, event.message.key, dead_letter(event, reason))
+    for key, pending in plan.markets.items():
+        if pending.publish:
+            await outbox.send(topics.markets, key, public_market(pending.state),
+                              pending.source.message.partition)
+    for event_id, pending in plan.events.items():
+        if pending.publish:
+            await outbox.send(topics.events, event_id, public_event(pending.state),
+                              pending.source.message.partition)
+    await outbox.records(topics.odds_changes, plan.odds_changes)
+    await outbox.records(topics.settlements, plan.settlements)
+    for record in plan.recovery_requests:
+        log.warning("producer %s down (%s): requesting recovery %s", record.key,
+                    record.value["reason"], record.value["request_id"])
+        await outbox.send(topics.recovery_requests, record.key, record.value)
+    for status in plan.producer_status:
+        # Every partition applies the producer's health to its own markets, in feed order.
+        for partition in range(settings.topic_partitions):
+            await outbox.send(topics.feed, producer_key(status["producer"]), status, partition)
+    await outbox.flush()
 
 
 def store(plan: BatchPlan[Event]) -> None:
-    """Write each changed market and event index once, in its source partition."""
-    for key, change in plan.markets.items():
-        with state.event_context(change.source):
-            state.markets[key] = change.snapshot
-    for event_id, (event, index) in plan.events.items():
-        with state.event_context(event):
-            state.events[event_id] = index
+    """Write each changed key once, in the partition of the record that changed it."""
+    for table, changes in ((state.markets, plan.markets), (state.events, plan.events),
+                           (state.producers, plan.producers)):
+        for key, pending in changes.items():
+            with state.event_context(pending.source):
+                table[key] = pending.state
+
+
+def count(plan: BatchPlan[Event]) -> None:
+    """Update the metrics of one batch."""
+    for (message_type, producer), total in plan.messages.items():
+        metrics.MESSAGES_IN.labels(message_type, str(producer)).inc(total)
+    for verdict, total in plan.verdicts.items():
+        metrics.MARKET_UPDATES.labels(verdict).inc(total)
 
 
 async def process(events: Sequence[Event]) -> BatchPlan[Event]:
     """Apply one batch: plan it, publish it, then commit it to the tables."""
     started = time.perf_counter()
-    plan = plan_batch(
-        ((e, e.message.key, e.message.value) for e in events), _get_market, _get_event
-    )
+    plan = plan_batch(((e, e.message.key, e.message.value) for e in events), READER, now_ms,
+                      int(settings.producer_timeout * 1000))
     # Outbound first: a crash between the two re-applies the batch and re-publishes the
     # same versions, whereas the other order could lose a publication for good.
     await publish(plan)
     store(plan)
-    for message_type, count in plan.messages.items():
-        metrics.MESSAGES_IN.labels(message_type).inc(count)
-    for verdict, count in plan.verdicts.items():
-        metrics.MARKET_UPDATES.labels(verdict).inc(count)
+    count(plan)
     metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
     return plan
 
 
 @app.agent(topics.feed, name="odds")
 async def odds_agent(stream: StreamT[bytes]) -> None:
-    """Consume ``feed.v1`` in batches and keep the market tables current."""
+    """Consume ``feed.v1`` in batches and keep the tables current."""
     batches = cast(Stream[bytes], stream).take_events(
         settings.batch_size, within=settings.batch_within
     )

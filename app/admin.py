@@ -29,8 +29,7 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
     from app.topics import ALL_TOPICS
     from tables import state
 
-    declared: list[TopicT] = [*ALL_TOPICS, state.markets.changelog_topic,
-                              state.events.changelog_topic]
+    declared: list[TopicT] = [*ALL_TOPICS, *(t.changelog_topic for t in state.TABLES)]
     specs = []
     for topic in declared:
         config = dict(topic.config or {})

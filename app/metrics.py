@@ -5,11 +5,13 @@ from __future__ import annotations
 from prometheus_client import Counter, Histogram
 
 MESSAGES_IN = Counter(
-    "odds_feed_messages_total", "Feed messages decoded, by message type.", ["type"]
+    "odds_feed_messages_total", "Feed messages decoded, by message type and producer.",
+    ["type", "producer"],
 )
 MARKET_UPDATES = Counter(
     "odds_market_updates_total",
-    "Market updates by verdict (applied, stale, duplicate, unchanged) and dead letters.",
+    "Market updates by verdict (applied, stale, duplicate, unchanged, ignored) and dead"
+    " letters.",
     ["verdict"],
 )
 BATCH_SECONDS = Histogram(

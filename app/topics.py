@@ -20,8 +20,22 @@ def _topic(name: str, config: dict[str, str]) -> TopicT:
     )
 
 
+RETAINED_30D = {"cleanup.policy": "delete", "retention.ms": str(30 * 24 * 3600 * 1000)}
+
+#: Inbound: canonical feed messages, key = event id (``producer:{id}`` for producer messages).
 feed = _topic("feed.v1", RETAINED_7D)
+#: Outbound: full market snapshot on every change, key = market key.
 markets = _topic("markets.v1", COMPACTED)
+#: Outbound: one record per changed outcome price or market status, key = market key.
+odds_changes = _topic("odds-changes.v1", RETAINED_7D)
+#: Outbound: event state (fixture, live status, market counts), key = event id.
+events = _topic("events.v1", COMPACTED)
+#: Outbound: settlements, cancels and their rollbacks, key = market key.
+settlements = _topic("settlements.v1", RETAINED_30D)
+#: Outbound to the ingestion side: recoveries to request from a producer, key = producer id.
+recovery_requests = _topic("recovery_requests.v1", RETAINED_7D)
+#: Records that could not be decoded or broke the contract, with the reason.
 dead_letters = _topic("feed.dlq.v1", RETAINED_7D)
 
-ALL_TOPICS: tuple[TopicT, ...] = (feed, markets, dead_letters)
+ALL_TOPICS: tuple[TopicT, ...] = (feed, markets, odds_changes, events, settlements,
+                                  recovery_requests, dead_letters)

@@ -101,6 +101,7 @@ class Settings:
     batch_within: float
     sink_batch_size: int
     sink_within: float
+    producer_timeout: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -129,6 +130,7 @@ class Settings:
             batch_within=_float(env, "BATCH_WITHIN", 0.02),
             sink_batch_size=_int(env, "SINK_BATCH_SIZE", 2000, minimum=1),
             sink_within=_float(env, "SINK_WITHIN", 0.2),
+            producer_timeout=_float(env, "PRODUCER_TIMEOUT", 20.0),
         )
 
     def topic(self, name: str) -> str:

@@ -5,99 +5,303 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from models.feed import FeedError, decode
-from models.market import Snapshot, Verdict, apply_odds_change, market_key
+from models import event as ev
+from models import market as mk
+from models import producer as pr
+from models.feed import PRODUCER_TYPES, FeedError, decode
+from models.market import Applied, Snapshot, market_key
 
 Source = TypeVar("Source")
+ReaderSource = TypeVar("ReaderSource", contravariant=True)
+
+
+class StateReader(Protocol[ReaderSource]):
+    """Where the planner reads stored state; ``source`` names the record's partition."""
+
+    def market(self, source: ReaderSource, key: str) -> Snapshot | None: ...
+
+    def event(self, source: ReaderSource, event_id: str) -> Snapshot | None: ...
+
+    def producer(self, source: ReaderSource, key: str) -> Snapshot | None: ...
+
+    def partition(self, source: ReaderSource) -> int: ...
+
+    def partition_markets(self, source: ReaderSource) -> Iterable[tuple[str, Snapshot]]: ...
 
 
 @dataclass(slots=True)
-class MarketChange(Generic[Source]):
-    """The latest state of one market after a batch, and whether to publish it."""
+class Pending(Generic[Source]):
+    """The latest state of one key after a batch, its record's source, and whether to publish."""
 
     source: Source
-    snapshot: Snapshot
+    state: Snapshot
     publish: bool
 
 
 @dataclass(slots=True)
-class BatchPlan(Generic[Source]):
-    """Everything a batch changed, coalesced per key, plus its dead letters and counts."""
+class Record(Generic[Source]):
+    """An outbound record: key and value, and the feed record that caused it."""
 
-    markets: dict[str, MarketChange[Source]] = field(default_factory=dict)
-    events: dict[str, tuple[Source, Snapshot]] = field(default_factory=dict)
+    source: Source
+    key: str
+    value: dict[str, Any]
+
+
+@dataclass(slots=True)
+class BatchPlan(Generic[Source]):
+    """Everything a batch changed, coalesced per key, and what it must publish."""
+
+    markets: dict[str, Pending[Source]] = field(default_factory=dict)
+    events: dict[str, Pending[Source]] = field(default_factory=dict)
+    producers: dict[str, Pending[Source]] = field(default_factory=dict)
+    odds_changes: list[Record[Source]] = field(default_factory=list)
+    settlements: list[Record[Source]] = field(default_factory=list)
+    recovery_requests: list[Record[Source]] = field(default_factory=list)
+    producer_status: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[tuple[Source, str]] = field(default_factory=list)
     verdicts: Counter[str] = field(default_factory=Counter)
-    messages: Counter[str] = field(default_factory=Counter)
+    messages: Counter[tuple[str, int]] = field(default_factory=Counter)
 
 
-Lookup = Callable[[Source, str], Snapshot | None]
+SETTLEMENT_TYPES = frozenset({"bet_settlement", "rollback_bet_settlement", "bet_cancel",
+                              "rollback_bet_cancel"})
+
+
+class Planner(Generic[Source]):
+    """Applies records one by one on top of stored state plus this batch's pending state."""
+
+    def __init__(self, reader: StateReader[Source], now_ms: Callable[[], int],
+                 silence_timeout_ms: int = 20_000) -> None:
+        self.reader = reader
+        self.now_ms = now_ms
+        self.silence_timeout_ms = silence_timeout_ms
+        self.plan: BatchPlan[Source] = BatchPlan()
+        self._handlers: dict[str, Callable[[Source, dict[str, Any]], None]] = {
+            "odds_change": self._odds_change,
+            "bet_stop": self._bet_stop,
+            "bet_settlement": self._settlement,
+            "rollback_bet_settlement": self._rollback_settlement,
+            "bet_cancel": self._cancel,
+            "rollback_bet_cancel": self._rollback_cancel,
+            "fixture_change": self._fixture_change,
+            "alive": self._alive,
+            "snapshot_complete": self._snapshot_complete,
+            "producer_silent": self._producer_silent,
+            "producer_status": self._producer_status,
+        }
+
+    # -- reading through the batch ---------------------------------------------------------
+
+    def _market(self, source: Source, key: str) -> Snapshot | None:
+        pending = self.plan.markets.get(key)
+        return pending.state if pending is not None else self.reader.market(source, key)
+
+    def _event(self, source: Source, event_id: str) -> Snapshot:
+        pending = self.plan.events.get(event_id)
+        if pending is not None:
+            return pending.state
+        return self.reader.event(source, event_id) or ev.new_event(event_id)
+
+    def _producer(self, source: Source, key: str) -> Snapshot | None:
+        pending = self.plan.producers.get(key)
+        return pending.state if pending is not None else self.reader.producer(source, key)
+
+    def _producer_down(self, source: Source, producer: int) -> bool:
+        key = pr.partition_producer_key(producer, self.reader.partition(source))
+        state = self._producer(source, key)
+        return bool(state and state["down"])
+
+    # -- writing into the batch ------------------------------------------------------------
+
+    def _put_event(self, source: Source, state: Snapshot, changed: bool) -> None:
+        held = self.plan.events.get(state["event_id"])
+        publish = changed or (held is not None and held.publish)
+        self.plan.events[state["event_id"]] = Pending(source, state, publish)
+
+    def _apply_market(self, source: Source, key: str, message: dict[str, Any],
+                      applied: Applied) -> None:
+        self.plan.verdicts[applied.verdict.value] += 1
+        snapshot = applied.snapshot
+        if snapshot is None:
+            return
+        held = self.plan.markets.get(key)
+        publish = applied.published or (held is not None and held.publish)
+        self.plan.markets[key] = Pending(source, snapshot, publish)
+        if not applied.published:
+            return
+        base = {"event_id": snapshot["event_id"], "market_id": snapshot["market_id"],
+                "specifiers": snapshot["specifiers"], "producer": snapshot["producer"],
+                "version": snapshot["version"], "ts": message["ts"]}
+        for change in applied.changes:
+            self.plan.odds_changes.append(Record(source, key, {
+                **base, "kind": change.kind, "outcome_id": change.outcome_id,
+                "old": change.old, "new": change.new}))
+        if message["type"] in SETTLEMENT_TYPES:
+            self.plan.settlements.append(Record(source, key, _settlement_record(
+                message, snapshot, base)))
+        event = self._event(source, snapshot["event_id"])
+        tracked, changed = ev.track_market(event, key, snapshot["status"], message["ts"])
+        if changed:
+            self._put_event(source, tracked, True)
+
+    # -- the batch -------------------------------------------------------------------------
+
+    def apply(self, source: Source, key: bytes | None, value: bytes | None) -> None:
+        """Apply one feed record; a bad one becomes a dead letter and changes nothing."""
+        try:
+            message = decode(value)
+            _check_key(message, key)
+        except FeedError as exc:
+            self.plan.dead_letters.append((source, exc.reason))
+            self.plan.verdicts["dead_lettered"] += 1
+            return
+        self.plan.messages[(message["type"], message["producer"])] += 1
+        self._handlers[message["type"]](source, message)
+
+    def _odds_change(self, source: Source, message: dict[str, Any]) -> None:
+        event_id, ts, producer = message["event_id"], message["ts"], message["producer"]
+        down = self._producer_down(source, producer)
+        for feed_market in message["markets"]:
+            key = market_key(event_id, feed_market["id"], feed_market["specifiers"])
+            applied = mk.apply_odds_change(self._market(source, key), event_id, producer, ts,
+                                           feed_market, down)
+            self._apply_market(source, key, message, applied)
+        status = message.get("sport_event_status")
+        if status is not None:
+            event = self._event(source, event_id)
+            if not ev.is_stale(event, ts):
+                self._put_event(source, *ev.apply_sport_event_status(event, ts, status))
+
+    def _bet_stop(self, source: Source, message: dict[str, Any]) -> None:
+        event = self._event(source, message["event_id"])
+        groups = message["groups"]
+        wanted = None if groups == "all" else set(groups)
+        status = message.get("market_status", mk.MarketStatus.SUSPENDED.value)
+        for key in event["market_status"]:
+            current = self._market(source, key)
+            if current is None or (wanted is not None and current["market_id"] not in wanted):
+                continue
+            self._apply_market(source, key, message,
+                               mk.apply_bet_stop(current, message["ts"], status))
+
+    def _each_market(self, source: Source, message: dict[str, Any],
+                     rule: Callable[[Snapshot | None, dict[str, Any]], Applied]) -> None:
+        for feed_market in message["markets"]:
+            key = market_key(message["event_id"], feed_market["id"], feed_market["specifiers"])
+            self._apply_market(source, key, message, rule(self._market(source, key),
+                                                          feed_market))
+
+    def _settlement(self, source: Source, message: dict[str, Any]) -> None:
+        self._each_market(source, message, lambda current, fm: mk.apply_settlement(
+            current, message["event_id"], message["producer"], message["ts"], fm,
+            message["certainty"]))
+
+    def _rollback_settlement(self, source: Source, message: dict[str, Any]) -> None:
+        self._each_market(source, message, lambda current, _fm: mk.apply_rollback_settlement(
+            current, message["ts"]))
+
+    def _cancel(self, source: Source, message: dict[str, Any]) -> None:
+        window = {k: message.get(k) for k in ("start_time", "end_time", "superceded_by")}
+        self._each_market(source, message, lambda current, fm: mk.apply_cancel(
+            current, message["event_id"], message["producer"], message["ts"], fm, window))
+
+    def _rollback_cancel(self, source: Source, message: dict[str, Any]) -> None:
+        self._each_market(source, message, lambda current, _fm: mk.apply_rollback_cancel(
+            current, message["ts"]))
+
+    def _fixture_change(self, source: Source, message: dict[str, Any]) -> None:
+        event = self._event(source, message["event_id"])
+        if ev.is_stale(event, message["ts"]):
+            self.plan.verdicts["stale"] += 1
+            return
+        self._put_event(source, *ev.apply_fixture_change(event, message))
+
+    # -- producer health -------------------------------------------------------------------
+
+    def _home(self, source: Source, producer: int) -> Snapshot:
+        return self._producer(source, pr.producer_key(producer)) or pr.new_producer(producer)
+
+    def _health(self, source: Source, health: pr.Health) -> None:
+        state = health.state
+        self.plan.producers[pr.producer_key(state["producer"])] = Pending(source, state, False)
+        if health.recovery_request is not None:
+            self.plan.recovery_requests.append(Record(
+                source, str(state["producer"]), health.recovery_request))
+        if health.went_down or health.came_up:
+            self.plan.producer_status.append({
+                "type": "producer_status", "producer": state["producer"],
+                "ts": self.now_ms(), "down": health.went_down,
+                "reason": state["reason"] or "recovered"})
+
+    def _alive(self, source: Source, message: dict[str, Any]) -> None:
+        home = self._home(source, message["producer"])
+        self._health(source, pr.on_alive(home, message["ts"], message["subscribed"],
+                                         self.now_ms()))
+
+    def _snapshot_complete(self, source: Source, message: dict[str, Any]) -> None:
+        home = self._home(source, message["producer"])
+        self._health(source, pr.on_snapshot_complete(home, message["request_id"]))
+
+    def _producer_silent(self, source: Source, message: dict[str, Any]) -> None:
+        home = self._home(source, message["producer"])
+        self._health(source, pr.on_silence(home, self.now_ms(), self.silence_timeout_ms))
+
+    def _producer_status(self, source: Source, message: dict[str, Any]) -> None:
+        producer, down = message["producer"], message["down"]
+        key = pr.partition_producer_key(producer, self.reader.partition(source))
+        self.plan.producers[key] = Pending(source, {"producer": producer, "down": down}, False)
+        for market_key_, snapshot in self._partition_markets(source):
+            if snapshot["producer"] == producer:
+                self._apply_market(source, market_key_, message,
+                                   mk.apply_producer_health(snapshot, down))
+
+    def _partition_markets(self, source: Source) -> list[tuple[str, Snapshot]]:
+        partition = self.reader.partition(source)
+        found = {}
+        for key, snapshot in self.reader.partition_markets(source):
+            found[key] = snapshot
+        for key, pending in self.plan.markets.items():
+            if self.reader.partition(pending.source) == partition:
+                found[key] = pending.state
+        return sorted(found.items())
+
+
+def _check_key(message: dict[str, Any], key: bytes | None) -> None:
+    if key is None:
+        return
+    text = key.decode("utf-8", "replace")
+    if message["type"] in PRODUCER_TYPES:
+        expected = pr.producer_key(message["producer"])
+        if text != expected:
+            raise FeedError(f"record key {text!r} of a producer message must be {expected!r}")
+    elif text != message["event_id"]:
+        raise FeedError(f"record key {text!r} does not match event_id {message['event_id']!r}")
+
+
+def _settlement_record(message: dict[str, Any], snapshot: Snapshot,
+                       base: dict[str, Any]) -> dict[str, Any]:
+    record = {**base, "type": message["type"], "status": snapshot["status"],
+              "settlement": snapshot["settlement"], "cancel": snapshot["cancel"],
+              "outcomes": [{"id": o["id"], "result": o.get("result"),
+                            "void_factor": o.get("void_factor"),
+                            "dead_heat_factor": o.get("dead_heat_factor")}
+                           for o in snapshot["outcomes"]]}
+    return record
 
 
 def plan_batch(
     records: Iterable[tuple[Source, bytes | None, bytes | None]],
-    get_market: Lookup[Source],
-    get_event: Lookup[Source],
+    reader: StateReader[Source],
+    now_ms: Callable[[], int],
+    silence_timeout_ms: int = 20_000,
 ) -> BatchPlan[Source]:
-    """Apply ``(source, key, value)`` records in order; read state through the lookups."""
-    plan: BatchPlan[Source] = BatchPlan()
+    """Apply ``(source, key, value)`` records in order on top of ``reader``'s state."""
+    planner = Planner(reader, now_ms, silence_timeout_ms)
     for source, key, value in records:
-        try:
-            message = decode(value)
-            event_id = message["event_id"]
-            if key is not None and key.decode("utf-8", "replace") != event_id:
-                raise FeedError(f"record key {key!r} does not match event_id {event_id!r}")
-        except FeedError as exc:
-            plan.dead_letters.append((source, exc.reason))
-            plan.verdicts["dead_lettered"] += 1
-            continue
-        plan.messages[message["type"]] += 1
-        _apply_odds_change(plan, source, message, get_market, get_event)
-    return plan
+        planner.apply(source, key, value)
+    return planner.plan
 
 
-def _apply_odds_change(
-    plan: BatchPlan[Source],
-    source: Source,
-    message: dict[str, Any],
-    get_market: Lookup[Source],
-    get_event: Lookup[Source],
-) -> None:
-    event_id: str = message["event_id"]
-    new_keys: list[str] = []
-    for feed_market in message["markets"]:
-        key = market_key(event_id, feed_market["id"], feed_market["specifiers"])
-        pending = plan.markets.get(key)
-        current = pending.snapshot if pending is not None else get_market(source, key)
-        applied = apply_odds_change(
-            current, event_id, message["producer"], message["ts"], feed_market
-        )
-        plan.verdicts[applied.verdict.value] += 1
-        if applied.snapshot is None:
-            continue
-        if current is None:
-            new_keys.append(key)
-        publish = applied.published or (pending is not None and pending.publish)
-        plan.markets[key] = MarketChange(source, applied.snapshot, publish)
-    if new_keys:
-        _index_markets(plan, source, event_id, new_keys, get_event)
-
-
-def _index_markets(
-    plan: BatchPlan[Source],
-    source: Source,
-    event_id: str,
-    new_keys: list[str],
-    get_event: Lookup[Source],
-) -> None:
-    pending = plan.events.get(event_id)
-    current = pending[1] if pending is not None else get_event(source, event_id)
-    known = current["market_keys"] if current is not None else []
-    merged = sorted(set(known).union(new_keys))
-    if merged != known:
-        plan.events[event_id] = (source, {"event_id": event_id, "market_keys": merged})
-
-
-__all__ = ["BatchPlan", "FeedError", "MarketChange", "Verdict", "plan_batch"]
+__all__ = ["BatchPlan", "FeedError", "Pending", "Planner", "Record", "StateReader", "plan_batch"]

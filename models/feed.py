@@ -11,7 +11,14 @@ import fastjsonschema
 import orjson
 
 MAX_MESSAGE_BYTES = 1024 * 1024
-FEED_TYPES = ("odds_change",)
+MAX_SPECIFIERS = 255
+EVENT_TYPES = ("fixture_change", "odds_change", "bet_stop", "bet_settlement",
+               "rollback_bet_settlement", "bet_cancel", "rollback_bet_cancel")
+#: Producer-level messages: no event id; keyed ``producer:{id}``.
+PRODUCER_TYPES = ("alive", "snapshot_complete", "producer_silent", "producer_status")
+#: Written by the platform itself, never by a provider adapter.
+INTERNAL_TYPES = ("producer_silent", "producer_status")
+FEED_TYPES = EVENT_TYPES + PRODUCER_TYPES
 
 
 class FeedError(ValueError):
@@ -68,4 +75,6 @@ def decode(raw: bytes | None) -> dict[str, Any]:
         raise FeedError(f"{message_type} breaks the contract: {exc.message}") from None
     for market in message.get("markets", ()):
         market["specifiers"] = canonical_specifiers(market.get("specifiers", ""))
+        if len(market["specifiers"]) > MAX_SPECIFIERS:
+            raise FeedError(f"specifiers of market {market['id']} exceed {MAX_SPECIFIERS} chars")
     return cast(dict[str, Any], message)

@@ -1,8 +1,8 @@
-"""The market state: keys, snapshots and the pure rule that applies an odds change."""
+"""The market state machine: pure rules that turn one message into a new market snapshot."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -22,6 +22,10 @@ class MarketStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+#: Statuses a market leaves only through a rollback.
+TERMINAL = frozenset({MarketStatus.SETTLED, MarketStatus.CANCELLED})
+
+
 class Verdict(StrEnum):
     """What applying one message did to one market."""
 
@@ -29,15 +33,35 @@ class Verdict(StrEnum):
     STALE = "stale"
     DUPLICATE = "duplicate"
     UNCHANGED = "unchanged"
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One published change: an outcome price or the market status, old and new."""
+
+    kind: str
+    outcome_id: str | None
+    old: Any
+    new: Any
 
 
 @dataclass(frozen=True, slots=True)
 class Applied:
-    """The result of a rule: the verdict and the snapshot to store (None: store nothing)."""
+    """The result of a rule: verdict, the snapshot to store (None: nothing) and its changes."""
 
     verdict: Verdict
-    snapshot: Snapshot | None
-    published: bool
+    snapshot: Snapshot | None = None
+    published: bool = False
+    changes: tuple[Change, ...] = field(default=())
+
+
+STALE = Applied(Verdict.STALE)
+IGNORED = Applied(Verdict.IGNORED)
+
+# Fields derived from others or bookkeeping: they never make a change on their own.
+_DERIVED_MARKET = frozenset({"version", "updated_ts", "ts", "margin", "outcomes"})
+_DERIVED_OUTCOME = frozenset({"implied_probability", "american", "fractional", "direction"})
 
 
 def market_key(event_id: str, market_id: str, specifiers: str) -> str:
@@ -45,34 +69,81 @@ def market_key(event_id: str, market_id: str, specifiers: str) -> str:
     return f"{event_id}/{market_id}/{specifiers}"
 
 
-def _outcomes(feed_outcomes: list[dict[str, Any]], previous: Snapshot | None) -> list[Snapshot]:
-    old_prices: dict[str, float | None] = {}
-    if previous is not None:
-        old_prices = {o["id"]: o.get("odds") for o in previous["outcomes"]}
-    outcomes = []
-    for feed_outcome in feed_outcomes:
-        odds = feed_outcome.get("odds")
-        outcome: Snapshot = {
-            "id": feed_outcome["id"],
-            "odds": odds,
-            "active": bool(feed_outcome.get("active", True)) and odds is not None,
-            "probability": feed_outcome.get("probability"),
-            "implied_probability": implied_probability(odds) if odds is not None else None,
-            "american": american(odds) if odds is not None else None,
-            "fractional": fractional(odds) if odds is not None else None,
-            "direction": direction(old_prices.get(feed_outcome["id"]), odds),
-        }
-        outcomes.append(outcome)
-    return outcomes
+def effective_status(snapshot: Snapshot) -> str:
+    """Return the status a consumer sees: cancel, then settlement, then producer health."""
+    if snapshot.get("cancel") is not None:
+        return MarketStatus.CANCELLED.value
+    if snapshot.get("settlement") is not None:
+        return MarketStatus.SETTLED.value
+    feed_status: str = snapshot["feed_status"]
+    if snapshot.get("producer_down") and feed_status == MarketStatus.ACTIVE:
+        return MarketStatus.SUSPENDED.value
+    return feed_status
 
 
 def _content(snapshot: Snapshot) -> tuple[Any, ...]:
-    """Return what a consumer sees change: status and each outcome's price and activity."""
-    return (
-        snapshot["status"],
-        snapshot["producer"],
-        tuple((o["id"], o["odds"], o["active"], o["probability"]) for o in snapshot["outcomes"]),
+    market = tuple(sorted((k, repr(v)) for k, v in snapshot.items() if k not in _DERIVED_MARKET))
+    outcomes = tuple(
+        tuple(sorted((k, repr(v)) for k, v in o.items() if k not in _DERIVED_OUTCOME))
+        for o in snapshot["outcomes"]
     )
+    return market, outcomes
+
+
+def _price_fields(outcome: Snapshot, previous_odds: float | None) -> Snapshot:
+    odds = outcome.get("odds")
+    if odds is None:
+        return {**outcome, "odds": None, "implied_probability": None, "american": None,
+                "fractional": None, "direction": "same"}
+    return {**outcome, "implied_probability": implied_probability(odds),
+            "american": american(odds), "fractional": fractional(odds),
+            "direction": direction(previous_odds, odds)}
+
+
+def _changes(old: Snapshot | None, new: Snapshot) -> tuple[Change, ...]:
+    old_status = old["status"] if old is not None else None
+    old_odds = {o["id"]: o["odds"] for o in old["outcomes"]} if old is not None else {}
+    found = []
+    if old_status != new["status"]:
+        found.append(Change("status", None, old_status, new["status"]))
+    for outcome in new["outcomes"]:
+        before = old_odds.get(outcome["id"])
+        if before != outcome["odds"]:
+            found.append(Change("price", outcome["id"], before, outcome["odds"]))
+    return tuple(found)
+
+
+def finish(current: Snapshot | None, candidate: Snapshot, ts: int) -> Applied:
+    """Derive status, margin and version for ``candidate``; decide what it changed."""
+    candidate["status"] = effective_status(candidate)
+    if current is not None and _content(candidate) == _content(current):
+        if ts == current["ts"]:
+            return Applied(Verdict.DUPLICATE)
+        # Same content, newer message: keep its ts for stale checks, publish nothing.
+        return Applied(Verdict.UNCHANGED, {**current, "ts": max(ts, current["ts"])})
+    winners = candidate.get("number_of_winners") or 1
+    prices = [o["odds"] for o in candidate["outcomes"] if o["active"] and o["odds"] is not None]
+    total = margin(prices)
+    candidate["margin"] = None if total is None else round((total + 1) / winners - 1, 6)
+    candidate["version"] = 1 if current is None else current["version"] + 1
+    candidate["updated_ts"] = ts
+    candidate["ts"] = ts if current is None else max(ts, current["ts"])
+    return Applied(Verdict.APPLIED, candidate, True, _changes(current, candidate))
+
+
+def new_market(event_id: str, market_id: str, specifiers: str, producer: int) -> Snapshot:
+    """Return the empty state a market has before its first message."""
+    return {
+        "event_id": event_id, "market_id": market_id, "specifiers": specifiers,
+        "producer": producer, "feed_status": MarketStatus.ACTIVE.value,
+        "status": MarketStatus.ACTIVE.value, "producer_down": False, "outcomes": [],
+        "settlement": None, "cancel": None, "pre_settlement": None, "ts": 0,
+    }
+
+
+OUTCOME_FEED_FIELDS = ("odds", "active", "probability", "back", "lay", "last_traded",
+                       "traded_volume")
+MARKET_FEED_FIELDS = ("in_play", "bet_delay", "number_of_winners")
 
 
 def apply_odds_change(
@@ -81,26 +152,125 @@ def apply_odds_change(
     producer: int,
     ts: int,
     feed_market: dict[str, Any],
+    producer_down: bool = False,
 ) -> Applied:
-    """Apply one market of an ``odds_change`` to its current snapshot (pure)."""
+    """Apply one market of an ``odds_change``: prices always, status unless terminal."""
     if current is not None and ts < current["ts"]:
-        return Applied(Verdict.STALE, None, published=False)
-    candidate: Snapshot = {
-        "event_id": event_id,
-        "market_id": feed_market["id"],
-        "specifiers": feed_market.get("specifiers", ""),
-        "status": feed_market.get("status", MarketStatus.ACTIVE.value),
-        "producer": producer,
-        "outcomes": _outcomes(feed_market["outcomes"], current),
-    }
-    if current is not None and _content(candidate) == _content(current):
-        if ts == current["ts"]:
-            return Applied(Verdict.DUPLICATE, None, published=False)
-        # Same content, newer message: remember its ts for stale checks, publish nothing.
-        return Applied(Verdict.UNCHANGED, {**current, "ts": ts}, published=False)
-    active_prices = [o["odds"] for o in candidate["outcomes"] if o["active"]]
-    candidate["margin"] = margin(active_prices)
-    candidate["version"] = 1 if current is None else current["version"] + 1
-    candidate["updated_ts"] = ts
-    candidate["ts"] = ts
-    return Applied(Verdict.APPLIED, candidate, published=True)
+        return STALE
+    base = current or new_market(event_id, feed_market["id"], feed_market["specifiers"], producer)
+    previous = {o["id"]: o for o in base["outcomes"]}
+    outcomes = []
+    for feed_outcome in feed_market["outcomes"]:
+        held = previous.get(feed_outcome["id"], {})
+        outcome: Snapshot = {"id": feed_outcome["id"], "result": held.get("result"),
+                             "void_factor": held.get("void_factor"),
+                             "dead_heat_factor": held.get("dead_heat_factor")}
+        for name in OUTCOME_FEED_FIELDS:
+            if name in feed_outcome:
+                outcome[name] = feed_outcome[name]
+        odds = feed_outcome.get("odds")
+        outcome["odds"] = odds
+        outcome["active"] = bool(feed_outcome.get("active", True)) and odds is not None
+        outcome.setdefault("probability", None)
+        outcomes.append(_price_fields(outcome, held.get("odds")))
+    candidate = {**base, "producer": producer, "outcomes": outcomes,
+                 "feed_status": feed_market.get("status", MarketStatus.ACTIVE.value),
+                 "producer_down": producer_down}
+    for name in MARKET_FEED_FIELDS:
+        if name in feed_market:
+            candidate[name] = feed_market[name]
+    return finish(current, candidate, ts)
+
+
+def apply_bet_stop(current: Snapshot, ts: int, market_status: str) -> Applied:
+    """Move an active market to ``market_status`` (suspended by default); others stay."""
+    if ts < current["ts"]:
+        return STALE
+    if current["feed_status"] != MarketStatus.ACTIVE:
+        return finish(current, {**current}, ts)
+    return finish(current, {**current, "feed_status": market_status}, ts)
+
+
+def apply_settlement(
+    current: Snapshot | None,
+    event_id: str,
+    producer: int,
+    ts: int,
+    feed_market: dict[str, Any],
+    certainty: int,
+) -> Applied:
+    """Settle a market with each outcome's result; certainty 2 supersedes 1."""
+    if current is not None and ts < current["ts"]:
+        return STALE
+    base = current or new_market(event_id, feed_market["id"], feed_market["specifiers"], producer)
+    if base["cancel"] is not None:
+        return IGNORED
+    held = base["settlement"]
+    if held is not None and certainty < held["certainty"]:
+        return IGNORED
+    results = {o["id"]: o for o in feed_market["outcomes"]}
+    outcomes = []
+    for outcome in base["outcomes"]:
+        result = results.pop(outcome["id"], None)
+        outcomes.append(outcome if result is None else {**outcome, **_result_fields(result)})
+    for outcome_id, result in results.items():
+        bare = {"id": outcome_id, "odds": None, "active": False, "probability": None}
+        outcomes.append(_price_fields({**bare, **_result_fields(result)}, None))
+    settlement = {"certainty": certainty, "void_reason": feed_market.get("void_reason")}
+    candidate = {**base, "outcomes": outcomes, "settlement": settlement,
+                 "pre_settlement": base["pre_settlement"] if held is not None else {
+                     "outcomes": base["outcomes"]}}
+    return finish(current, candidate, ts)
+
+
+def _result_fields(result: dict[str, Any]) -> Snapshot:
+    return {"result": result["result"], "void_factor": result.get("void_factor"),
+            "dead_heat_factor": result.get("dead_heat_factor")}
+
+
+def apply_rollback_settlement(current: Snapshot | None, ts: int) -> Applied:
+    """Restore the market to what it was before its settlement."""
+    if current is None or current["settlement"] is None:
+        return IGNORED
+    if ts < current["ts"]:
+        return STALE
+    restored = current["pre_settlement"]["outcomes"]
+    odds_now = {o["id"]: o for o in current["outcomes"]}
+    outcomes = [{**odds_now.get(o["id"], o), "result": o.get("result"),
+                 "void_factor": o.get("void_factor"),
+                 "dead_heat_factor": o.get("dead_heat_factor")} for o in restored]
+    candidate = {**current, "outcomes": outcomes, "settlement": None, "pre_settlement": None}
+    return finish(current, candidate, ts)
+
+
+def apply_cancel(
+    current: Snapshot | None,
+    event_id: str,
+    producer: int,
+    ts: int,
+    feed_market: dict[str, Any],
+    window: dict[str, Any],
+) -> Applied:
+    """Cancel a market (settled or not), keeping the window and the void reason."""
+    if current is not None and ts < current["ts"]:
+        return STALE
+    base = current or new_market(event_id, feed_market["id"], feed_market["specifiers"], producer)
+    cancel = {**window, "void_reason": feed_market.get("void_reason")}
+    return finish(current, {**base, "cancel": cancel}, ts)
+
+
+def apply_rollback_cancel(current: Snapshot | None, ts: int) -> Applied:
+    """Undo a cancel: the market returns to the status it had before."""
+    if current is None or current["cancel"] is None:
+        return IGNORED
+    if ts < current["ts"]:
+        return STALE
+    return finish(current, {**current, "cancel": None}, ts)
+
+
+def apply_producer_health(current: Snapshot, down: bool) -> Applied:
+    """Suspend (down) or restore (up) a market because of its producer's health."""
+    if bool(current.get("producer_down")) == down:
+        return IGNORED
+    # Health is not a feed message: it must not move the market's stale mark.
+    return finish(current, {**current, "producer_down": down}, current["ts"])

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiomysql
+import orjson
 
 from app import metrics
 from config import MySQLConfig
@@ -17,29 +19,37 @@ from sinks.schema import apply_migrations
 
 log = logging.getLogger(__name__)
 
-# Every column follows the version guard; ``version`` itself is assigned last because
-# MySQL evaluates the assignments left to right.
-UPSERT_MARKETS = """
-INSERT INTO markets (event_id, market_id, specifiers, status, producer, margin, version,
-                     updated_ts)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
-ON DUPLICATE KEY UPDATE
-    status = IF(VALUES(version) > version, VALUES(status), status),
-    producer = IF(VALUES(version) > version, VALUES(producer), producer),
-    margin = IF(VALUES(version) > version, VALUES(margin), margin),
-    updated_ts = IF(VALUES(version) > version, VALUES(updated_ts), updated_ts),
-    version = GREATEST(version, VALUES(version))
-"""
+def _guarded(columns: tuple[str, ...]) -> str:
+    # Every column follows the version guard; ``version`` itself is assigned last because
+    # MySQL evaluates the assignments left to right.
+    updates = [f"{c} = IF(VALUES(version) > version, VALUES({c}), {c})" for c in columns]
+    return ",\n    ".join([*updates, "version = GREATEST(version, VALUES(version))"])
 
-UPSERT_OUTCOMES = """
-INSERT INTO outcomes (event_id, market_id, specifiers, outcome_id, odds, active, probability,
-                      version)
+
+def _upsert(table: str, keys: tuple[str, ...], columns: tuple[str, ...]) -> str:
+    names = (*keys, *columns, "version")
+    return (f"INSERT INTO {table} ({', '.join(names)})\n"
+            f"VALUES ({', '.join(['%s'] * len(names))})\n"
+            f"ON DUPLICATE KEY UPDATE\n    {_guarded(columns)}")
+
+
+MARKET_KEY = ("event_id", "market_id", "specifiers")
+UPSERT_MARKETS = _upsert("markets", MARKET_KEY, (
+    "status", "producer", "margin", "certainty", "void_reason", "cancelled", "updated_ts"))
+UPSERT_OUTCOMES = _upsert("outcomes", (*MARKET_KEY, "outcome_id"), (
+    "odds", "active", "probability", "result", "void_factor", "dead_heat_factor"))
+UPSERT_EVENTS = _upsert("events", ("event_id",), (
+    "status", "match_status", "home_score", "away_score", "clock", "start_time", "sport",
+    "competition", "home", "away", "updated_ts"))
+INSERT_SETTLEMENTS = """
+INSERT IGNORE INTO settlements (event_id, market_id, specifiers, version, type, status,
+                                certainty, ts, detail)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+"""
+INSERT_HISTORY = """
+INSERT IGNORE INTO odds_history (event_id, market_id, specifiers, outcome_id, version, old_odds,
+                                 new_odds, ts)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
-ON DUPLICATE KEY UPDATE
-    odds = IF(VALUES(version) > version, VALUES(odds), odds),
-    active = IF(VALUES(version) > version, VALUES(active), active),
-    probability = IF(VALUES(version) > version, VALUES(probability), probability),
-    version = GREATEST(version, VALUES(version))
 """
 
 # Outcomes a newer snapshot no longer carries are removed.
@@ -55,34 +65,82 @@ class SinkUnavailable(RuntimeError):
     """MySQL could not be reached or written; the batch must be retried."""
 
 
-def latest_per_market(snapshots: Iterable[Snapshot]) -> list[Snapshot]:
-    """Keep the highest version of each market, so a batch writes each row once."""
-    latest: dict[tuple[str, str, str], Snapshot] = {}
+def latest(snapshots: Iterable[Snapshot], key: Callable[[Snapshot], Any]) -> list[Snapshot]:
+    """Keep the highest version of each key, so a batch writes each row once."""
+    found: dict[Any, Snapshot] = {}
     for snapshot in snapshots:
-        key = (snapshot["event_id"], snapshot["market_id"], snapshot["specifiers"])
-        held = latest.get(key)
+        held = found.get(key(snapshot))
         if held is None or snapshot["version"] > held["version"]:
-            latest[key] = snapshot
-    return list(latest.values())
+            found[key(snapshot)] = snapshot
+    return list(found.values())
+
+
+def _market_key(s: Snapshot) -> tuple[str, str, str]:
+    return (s["event_id"], s["market_id"], s["specifiers"])
 
 
 def market_rows(snapshots: Sequence[Snapshot]) -> list[tuple[Any, ...]]:
     """Rows for ``UPSERT_MARKETS``."""
-    return [
-        (s["event_id"], s["market_id"], s["specifiers"], s["status"], s["producer"],
-         s["margin"], s["version"], s["updated_ts"])
-        for s in snapshots
-    ]
+    rows = []
+    for s in snapshots:
+        settlement = s.get("settlement") or {}
+        cancel = s.get("cancel")
+        void_reason = (cancel or settlement).get("void_reason")
+        rows.append((*_market_key(s), s["status"], s["producer"], s["margin"],
+                     settlement.get("certainty"), void_reason, int(cancel is not None),
+                     s["updated_ts"], s["version"]))
+    return rows
 
 
 def outcome_rows(snapshots: Sequence[Snapshot]) -> list[tuple[Any, ...]]:
     """Rows for ``UPSERT_OUTCOMES``."""
     return [
-        (s["event_id"], s["market_id"], s["specifiers"], o["id"], o["odds"], o["active"],
-         o["probability"], s["version"])
+        (*_market_key(s), o["id"], o["odds"], o["active"], o["probability"], o.get("result"),
+         o.get("void_factor"), o.get("dead_heat_factor"), s["version"])
         for s in snapshots
         for o in s["outcomes"]
     ]
+
+
+def event_rows(events: Sequence[Snapshot]) -> list[tuple[Any, ...]]:
+    """Rows for ``UPSERT_EVENTS`` from ``events.v1`` values."""
+    return [
+        (e["event_id"], e["status"], e["match_status"], e["score"]["home"], e["score"]["away"],
+         e["clock"], e["start_time"], e["sport"], e["competition"], e["home"], e["away"],
+         e["updated_ts"], e["version"])
+        for e in events
+    ]
+
+
+def settlement_rows(records: Sequence[Snapshot]) -> list[tuple[Any, ...]]:
+    """Rows for ``INSERT_SETTLEMENTS`` from ``settlements.v1`` values."""
+    return [
+        (*_market_key(r), r["version"], r["type"], r["status"],
+         (r.get("settlement") or {}).get("certainty"), r["ts"], orjson.dumps(r).decode())
+        for r in records
+    ]
+
+
+def history_rows(changes: Sequence[Snapshot]) -> list[tuple[Any, ...]]:
+    """Rows for ``INSERT_HISTORY``: the price changes among ``odds-changes.v1`` values."""
+    return [
+        (*_market_key(c), c["outcome_id"], c["version"], c["old"], c["new"], c["ts"])
+        for c in changes if c["kind"] == "price"
+    ]
+
+
+@dataclass
+class SinkBatch:
+    """Decoded outbound records to write together, by kind."""
+
+    markets: list[Snapshot] = field(default_factory=list)
+    events: list[Snapshot] = field(default_factory=list)
+    settlements: list[Snapshot] = field(default_factory=list)
+    odds_changes: list[Snapshot] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return (len(self.markets) + len(self.events) + len(self.settlements)
+                + len(self.odds_changes))
 
 
 class MySQLSink:
@@ -134,37 +192,47 @@ class MySQLSink:
         except (aiomysql.Error, OSError):
             return False
 
-    async def write_markets(self, snapshots: Iterable[Snapshot]) -> int:
-        """Upsert market snapshots once; return the number of markets written."""
-        latest = latest_per_market(snapshots)
-        if not latest:
+    async def write(self, batch: SinkBatch) -> int:
+        """Write one batch in one transaction; return the number of rows sent."""
+        markets = latest(batch.markets, _market_key)
+        statements: list[tuple[str, str, list[tuple[Any, ...]]]] = [
+            ("markets", UPSERT_MARKETS, market_rows(markets)),
+            ("outcomes", UPSERT_OUTCOMES, outcome_rows(markets)),
+            ("events", UPSERT_EVENTS,
+             event_rows(latest(batch.events, lambda e: e["event_id"]))),
+            ("settlements", INSERT_SETTLEMENTS, settlement_rows(batch.settlements)),
+            ("odds_history", INSERT_HISTORY, history_rows(batch.odds_changes)),
+        ]
+        statements = [s for s in statements if s[2]]
+        if not statements:
             return 0
         started = time.perf_counter()
         pool = await self._connect()
-        event_ids = sorted({s["event_id"] for s in latest})
-        delete_sql = DELETE_DROPPED_OUTCOMES.format(placeholders=", ".join(["%s"] * len(event_ids)))
+        event_ids = sorted({s["event_id"] for s in markets})
         async with pool.acquire() as conn:
             try:
                 async with conn.cursor() as cur:
-                    await cur.executemany(UPSERT_MARKETS, market_rows(latest))
-                    outcomes = outcome_rows(latest)
-                    await cur.executemany(UPSERT_OUTCOMES, outcomes)
-                    await cur.execute(delete_sql, event_ids)
+                    for _table, sql, rows in statements:
+                        await cur.executemany(sql, rows)
+                    if event_ids:
+                        marks = ", ".join(["%s"] * len(event_ids))
+                        await cur.execute(DELETE_DROPPED_OUTCOMES.format(placeholders=marks),
+                                          event_ids)
                 await conn.commit()
             except BaseException:
                 await _rollback_quietly(conn)
                 raise
-        metrics.SINK_ROWS.labels("markets").inc(len(latest))
-        metrics.SINK_ROWS.labels("outcomes").inc(len(outcomes))
+        for table, _sql, rows in statements:
+            metrics.SINK_ROWS.labels(table).inc(len(rows))
         metrics.SINK_BATCH_SECONDS.observe(time.perf_counter() - started)
-        return len(latest)
+        return sum(len(rows) for _t, _s, rows in statements)
 
-    async def write_with_retry(self, snapshots: Sequence[Snapshot]) -> int:
+    async def write_with_retry(self, batch: SinkBatch) -> int:
         """Write a batch, retrying with exponential backoff until it lands."""
         delay = 0.2
         while True:
             try:
-                return await self.write_markets(snapshots)
+                return await self.write(batch)
             except (aiomysql.Error, OSError) as exc:
                 metrics.SINK_ERRORS.inc()
                 log.warning("MySQL write failed (%s: %s); retrying in %.1fs",

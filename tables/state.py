@@ -7,10 +7,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 from faust.streams import _current_event
 from faust.types import EventT, TableT
 
 from app.faust_app import app, settings
+from models.market import Snapshot
+from models.memory import partition_for
 
 
 def _table(name: str, help_: str) -> TableT[Any, Any]:
@@ -33,9 +36,13 @@ def _table(name: str, help_: str) -> TableT[Any, Any]:
 
 
 #: market key -> market snapshot (see ``models.market``).
-markets = _table("markets", "Latest snapshot of each market, by market key.")
-#: event id -> {"event_id", "market_keys"}: which markets an event has.
-events = _table("events", "Each event's market keys, by event id.")
+markets = _table("markets", "Latest state of each market, by market key.")
+#: event id -> event state: fixture, live status, its markets' statuses (``models.event``).
+events = _table("events", "Latest state of each event, by event id.")
+#: ``producer:{id}`` -> home health state; ``producer:{id}@{partition}`` -> that partition's view.
+producers = _table("producers", "Producer health, at home and per partition.")
+
+TABLES = (markets, events, producers)
 
 
 @contextmanager
@@ -46,3 +53,19 @@ def event_context(event: EventT[Any]) -> Iterator[None]:
         yield
     finally:
         _current_event.reset(token)
+
+
+def partition_items(table: TableT[Any, Any], partition: int) -> Iterator[tuple[str, Snapshot]]:
+    """Yield the entries of one partition of a table keyed by event-scoped keys."""
+    store: Any = table.data
+    db_for_partition = getattr(store, "_db_for_partition", None)
+    if db_for_partition is not None:
+        for raw_key, raw_value in db_for_partition(partition).items():
+            if raw_key != store.offset_key and raw_value is not None:
+                yield raw_key.decode(), orjson.loads(raw_value)
+        return
+    for key, value in list(store.items()):
+        text = key.decode() if isinstance(key, bytes) else str(key)
+        owner = value["event_id"].encode()
+        if partition_for(owner, settings.topic_partitions) == partition:
+            yield text, value

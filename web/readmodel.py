@@ -5,19 +5,28 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from models.event import public_event
 from models.market import Snapshot
 
 OUTCOME_FIELDS = ("id", "odds", "active", "probability", "implied_probability", "american",
-                  "fractional", "direction")
+                  "fractional", "direction", "result", "void_factor", "dead_heat_factor")
+EXCHANGE_OUTCOME_FIELDS = ("back", "lay", "last_traded", "traded_volume")
+EXCHANGE_MARKET_FIELDS = ("in_play", "bet_delay", "number_of_winners")
 
 
 def _id_order(market_id: str) -> tuple[int, int, str]:
     return (0, int(market_id), "") if market_id.isdigit() else (1, 0, market_id)
 
 
+def _outcome_view(outcome: Snapshot) -> dict[str, Any]:
+    view = {f: outcome.get(f) for f in OUTCOME_FIELDS}
+    view.update({f: outcome[f] for f in EXCHANGE_OUTCOME_FIELDS if f in outcome})
+    return view
+
+
 def market_view(snapshot: Snapshot) -> dict[str, Any]:
     """Return one market as the API shows it."""
-    return {
+    view = {
         "market_id": snapshot["market_id"],
         "specifiers": snapshot["specifiers"],
         "status": snapshot["status"],
@@ -25,11 +34,33 @@ def market_view(snapshot: Snapshot) -> dict[str, Any]:
         "margin": snapshot["margin"],
         "version": snapshot["version"],
         "updated_ts": snapshot["updated_ts"],
-        "outcomes": [{f: o.get(f) for f in OUTCOME_FIELDS} for o in snapshot["outcomes"]],
+        "settlement": snapshot.get("settlement"),
+        "cancel": snapshot.get("cancel"),
+        "outcomes": [_outcome_view(o) for o in snapshot["outcomes"]],
     }
+    view.update({f: snapshot[f] for f in EXCHANGE_MARKET_FIELDS if f in snapshot})
+    return view
 
 
-def event_view(event_id: str, markets: Iterable[Snapshot]) -> dict[str, Any]:
-    """Return an event with its markets sorted by market id, then specifiers."""
-    ordered = sorted(markets, key=lambda m: (_id_order(m["market_id"]), m["specifiers"]))
-    return {"event_id": event_id, "markets": [market_view(m) for m in ordered]}
+def sort_markets(markets: Iterable[Snapshot]) -> list[Snapshot]:
+    """Order markets by market id (numeric ids numerically), then specifiers."""
+    return sorted(markets, key=lambda m: (_id_order(m["market_id"]), m["specifiers"]))
+
+
+def event_view(event: Snapshot, markets: Iterable[Snapshot]) -> dict[str, Any]:
+    """Return an event with its live status and its markets."""
+    public = public_event(event)
+    return {
+        "event_id": public["event_id"],
+        "status": public["status"],
+        "match_status": public["match_status"],
+        "score": public["score"],
+        "clock": public["clock"],
+        "start_time": public["start_time"],
+        "sport": public["sport"],
+        "competition": public["competition"],
+        "home": public["home"],
+        "away": public["away"],
+        "market_counts": public["market_counts"],
+        "markets": [market_view(m) for m in sort_markets(markets)],
+    }

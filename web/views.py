@@ -29,8 +29,8 @@ class EventView(View):
         event_id: str = request.match_info["event_id"]
         if len(event_id) > MAX_ID_LENGTH:
             return error(self, 400, "bad_request", "event id too long")
-        index = state.events.get(event_id)
-        if index is None:
+        event = state.events.get(event_id)
+        if event is None:
             return error(self, 404, "not_found", f"unknown event {event_id!r}")
-        markets = [m for k in index["market_keys"] if (m := state.markets.get(k)) is not None]
-        return self.json(event_view(event_id, markets))
+        markets = [m for k in event["market_status"] if (m := state.markets.get(k)) is not None]
+        return self.json(event_view(event, markets))

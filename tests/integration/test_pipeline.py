@@ -7,10 +7,10 @@ from typing import Any
 import orjson
 import pytest
 
-from agents.odds import public_snapshot
+from agents.odds import public_market
 from feeds.generator import OddsGenerator
-from models.engine import plan_batch
 from models.market import Snapshot
+from models.memory import MemoryState, replay
 from tests.integration.support import (
     Platform,
     committed_offsets,
@@ -28,16 +28,11 @@ EVENTS = 50
 MESSAGES = 1000
 
 
-def expected_state(messages: list[dict[str, Any]]) -> dict[str, Snapshot]:
+def expected_state(messages: list[dict[str, Any]]) -> MemoryState:
     """The final state the pure domain rules give for the same input."""
-    markets: dict[str, Snapshot] = {}
-    events: dict[str, Snapshot] = {}
-    for message in messages:
-        plan = plan_batch([(None, message["event_id"].encode(), orjson.dumps(message))],
-                          lambda _s, k: markets.get(k), lambda _s, k: events.get(k))
-        markets.update({k: c.snapshot for k, c in plan.markets.items()})
-        events.update({k: v for k, (_s, v) in plan.events.items()})
-    return markets
+    state = MemoryState()
+    replay(state, messages, 8)
+    return state
 
 
 def mysql_state(markets: dict[str, Snapshot]) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
@@ -60,7 +55,8 @@ async def read_mysql(platform: Platform) -> tuple[set[tuple[Any, ...]], set[tupl
 async def test_odds_flow_to_http_topic_and_mysql_idempotently(platform: Platform) -> None:
     generator = OddsGenerator(EVENTS, seed=7)
     messages = list(generator.messages(MESSAGES, start_ts=1_700_000_000_000, step_ms=3))
-    expected = expected_state(messages)
+    reference = expected_state(messages)
+    expected = reference.markets
     event_ids = sorted({m["event_id"] for m in messages})
     assert len(event_ids) == EVENTS
     records = [(m["event_id"].encode(), orjson.dumps(m)) for m in messages]
@@ -71,7 +67,7 @@ async def test_odds_flow_to_http_topic_and_mysql_idempotently(platform: Platform
     by_event: dict[str, list[Snapshot]] = {}
     for snapshot in expected.values():
         by_event.setdefault(snapshot["event_id"], []).append(snapshot)
-    expected_views = {e: event_view(e, by_event[e]) for e in event_ids}
+    expected_views = {e: event_view(reference.events[e], by_event[e]) for e in event_ids}
 
     async def http_matches() -> bool:
         for event_id in event_ids:
@@ -82,7 +78,7 @@ async def test_odds_flow_to_http_topic_and_mysql_idempotently(platform: Platform
 
     await eventually(http_matches, 90, "GET /events/{id} to show the latest odds")
 
-    expected_topic = {k: public_snapshot(s) for k, s in expected.items()}
+    expected_topic = {k: public_market(s) for k, s in expected.items()}
 
     async def topic_matches() -> bool:
         return await read_compacted(platform.topic("markets.v1")) == expected_topic

@@ -1,6 +1,7 @@
 """The odds agent through ``agent.test_context()`` on the memory store."""
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from unittest import mock
 
@@ -26,11 +27,12 @@ def sent() -> Iterator[list[tuple[str, bytes, bytes]]]:
             return done
         return send
 
-    with mock.patch.object(topics.markets, "send", fake_send(topics.markets)), \
-         mock.patch.object(topics.dead_letters, "send", fake_send(topics.dead_letters)):
+    with contextlib.ExitStack() as stack:
+        for topic in topics.ALL_TOPICS:
+            stack.enter_context(mock.patch.object(topic, "send", fake_send(topic)))
         yield records
-    state.markets.data.clear()  # type: ignore[attr-defined]
-    state.events.data.clear()  # type: ignore[attr-defined]
+    for table in state.TABLES:
+        table.data.clear()  # type: ignore[attr-defined]
 
 
 @pytest.fixture(autouse=True)
@@ -65,10 +67,13 @@ async def test_agent_applies_publishes_and_dead_letters(
         await until(lambda: state.markets.get("sr:match:1/1/") is not None)
     snapshot = state.markets["sr:match:1/1/"]
     assert snapshot["version"] == 2 and snapshot["outcomes"][0]["odds"] == 2.5
-    assert state.events["sr:match:1"]["market_keys"] == ["sr:match:1/1/"]
+    assert list(state.events["sr:match:1"]["market_status"]) == ["sr:match:1/1/"]
     by_topic = {name: (key, orjson.loads(value)) for name, key, value in sent}
     assert by_topic["markets.v1"][1]["version"] == 2
     assert "ts" not in by_topic["markets.v1"][1]
+    assert "feed_status" not in by_topic["markets.v1"][1]
+    assert by_topic["events.v1"][1]["market_counts"] == {"active": 1}
+    assert by_topic["odds-changes.v1"][1]["new"] == 2.5
     dlq_key, dlq = by_topic["feed.dlq.v1"]
     assert dlq_key == b"sr:match:1" and dlq["reason"].startswith("malformed JSON")
     assert dlq["original"] == "{broken"

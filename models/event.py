@@ -1,0 +1,90 @@
+"""Event state: fixture data, live status and score, and each event's markets (pure rules)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.market import Snapshot
+
+FIXTURE_FIELDS = ("start_time", "sport", "competition", "home", "away")
+_BOOKKEEPING = frozenset({"version", "updated_ts", "ts", "market_status"})
+
+
+def new_event(event_id: str) -> Snapshot:
+    """Return the state of an event before any message about it."""
+    return {"event_id": event_id, "fixture": {}, "sport_event_status": None,
+            "market_status": {}, "market_counts": {}, "version": 0,
+            "updated_ts": 0, "ts": 0}
+
+
+def _changed(old: Snapshot, new: Snapshot) -> bool:
+    return any(old.get(k) != new.get(k) for k in new if k not in _BOOKKEEPING)
+
+
+def _finish(current: Snapshot, candidate: Snapshot, ts: int) -> tuple[Snapshot, bool]:
+    if not _changed(current, candidate):
+        return candidate, False
+    candidate["version"] = current["version"] + 1
+    candidate["updated_ts"] = max(ts, current["updated_ts"])
+    return candidate, True
+
+
+def apply_fixture_change(current: Snapshot, message: dict[str, Any]) -> tuple[Snapshot, bool]:
+    """Merge fixture data from a ``fixture_change``."""
+    fixture = dict(current["fixture"])
+    fixture["change_type"] = message["change_type"]
+    for name in FIXTURE_FIELDS:
+        if name in message:
+            fixture[name] = message[name]
+    ts = message["ts"]
+    return _finish(current, {**current, "fixture": fixture, "ts": max(ts, current["ts"])}, ts)
+
+
+def apply_sport_event_status(
+    current: Snapshot, ts: int, status: dict[str, Any]
+) -> tuple[Snapshot, bool]:
+    """Replace the live status and score."""
+    return _finish(current, {**current, "sport_event_status": dict(status),
+                             "ts": max(ts, current["ts"])}, ts)
+
+
+def track_market(
+    current: Snapshot, key: str, status: str, ts: int
+) -> tuple[Snapshot, bool]:
+    """Record a market's status so the event can count its markets by status."""
+    if current["market_status"].get(key) == status:
+        return current, False
+    market_status = {**current["market_status"], key: status}
+    counts: dict[str, int] = {}
+    for value in market_status.values():
+        counts[value] = counts.get(value, 0) + 1
+    candidate = {**current, "market_status": dict(sorted(market_status.items())),
+                 "market_counts": dict(sorted(counts.items()))}
+    return _finish(current, candidate, ts)
+
+
+def is_stale(current: Snapshot, ts: int) -> bool:
+    """Return whether an event-level message is older than the last one applied."""
+    return bool(ts < current["ts"])
+
+
+def public_event(state: Snapshot) -> Snapshot:
+    """Return the event as published on ``events.v1`` and shown by the API."""
+    ses = state["sport_event_status"] or {}
+    fixture = state["fixture"]
+    return {
+        "event_id": state["event_id"],
+        "status": ses.get("status", "not_started"),
+        "match_status": ses.get("match_status"),
+        "score": {"home": ses.get("home_score"), "away": ses.get("away_score")},
+        "clock": ses.get("clock"),
+        "start_time": fixture.get("start_time"),
+        "sport": fixture.get("sport"),
+        "competition": fixture.get("competition"),
+        "home": fixture.get("home"),
+        "away": fixture.get("away"),
+        "fixture_change": fixture.get("change_type"),
+        "market_counts": state["market_counts"],
+        "version": state["version"],
+        "updated_ts": state["updated_ts"],
+    }
