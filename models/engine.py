@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from models import event as ev
 from models import market as mk
 from models import producer as pr
-from models.feed import PRODUCER_TYPES, FeedError, decode
+from models.feed import INTERNAL_TYPES, PRODUCER_TYPES, FeedError, decode
 from models.market import Applied, Snapshot, market_key
 
 Source = TypeVar("Source")
@@ -78,6 +79,7 @@ class Planner(Generic[Source]):
         self.now_ms = now_ms
         self.silence_timeout_ms = silence_timeout_ms
         self.plan: BatchPlan[Source] = BatchPlan()
+        self.digest = ""
         self._handlers: dict[str, Callable[[Source, dict[str, Any]], None]] = {
             "odds_change": self._odds_change,
             "bet_stop": self._bet_stop,
@@ -158,7 +160,34 @@ class Planner(Generic[Source]):
             self.plan.verdicts["dead_lettered"] += 1
             return
         self.plan.messages[(message["type"], message["producer"])] += 1
+        # Identifies an exact repeat of a message applied before at the same ts.
+        self.digest = hashlib.blake2b(value or b"", digest_size=8).hexdigest()
+        if message["type"] in INTERNAL_TYPES:
+            self._handlers[message["type"]](source, message)
+            return
+        # Exact repeats are remembered per event (per producer for producer messages): a
+        # repeat must change nothing, even in markets created after the original was applied.
+        if message["type"] in PRODUCER_TYPES:
+            scope, put = self._home(source, message["producer"]), self._put_home
+        else:
+            scope, put = self._event(source, message["event_id"]), self._put_recent
+        if self.digest in scope["recent"]:
+            self.plan.verdicts[mk.Verdict.DUPLICATE.value] += 1
+            return
         self._handlers[message["type"]](source, message)
+        put(source, message)
+
+    def _put_recent(self, source: Source, message: dict[str, Any]) -> None:
+        event = self._event(source, message["event_id"])
+        held = self.plan.events.get(message["event_id"])
+        self._put_event(source, {**event, "recent": mk.remember(event["recent"], self.digest)},
+                        held is not None and held.publish)
+
+    def _put_home(self, source: Source, message: dict[str, Any]) -> None:
+        home = self._home(source, message["producer"])
+        key = pr.producer_key(message["producer"])
+        self.plan.producers[key] = Pending(
+            source, {**home, "recent": mk.remember(home["recent"], self.digest)}, False)
 
     def _odds_change(self, source: Source, message: dict[str, Any]) -> None:
         event_id, ts, producer = message["event_id"], message["ts"], message["producer"]
@@ -171,8 +200,14 @@ class Planner(Generic[Source]):
         status = message.get("sport_event_status")
         if status is not None:
             event = self._event(source, event_id)
-            if not ev.is_stale(event, ts):
+            if self._admitted(event, ts):
                 self._put_event(source, *ev.apply_sport_event_status(event, ts, status))
+
+    def _admitted(self, state: Snapshot, ts: int) -> bool:
+        if ev.is_stale(state, ts):
+            self.plan.verdicts[mk.Verdict.STALE.value] += 1
+            return False
+        return True
 
     def _bet_stop(self, source: Source, message: dict[str, Any]) -> None:
         event = self._event(source, message["event_id"])
@@ -213,18 +248,16 @@ class Planner(Generic[Source]):
 
     def _fixture_change(self, source: Source, message: dict[str, Any]) -> None:
         event = self._event(source, message["event_id"])
-        if ev.is_stale(event, message["ts"]):
-            self.plan.verdicts["stale"] += 1
-            return
-        self._put_event(source, *ev.apply_fixture_change(event, message))
+        if self._admitted(event, message["ts"]):
+            self._put_event(source, *ev.apply_fixture_change(event, message))
 
     # -- producer health -------------------------------------------------------------------
 
     def _home(self, source: Source, producer: int) -> Snapshot:
         return self._producer(source, pr.producer_key(producer)) or pr.new_producer(producer)
 
-    def _health(self, source: Source, health: pr.Health) -> None:
-        state = health.state
+    def _health(self, source: Source, health: pr.Health, stamp: dict[str, Any]) -> None:
+        state = {**health.state, **stamp}
         self.plan.producers[pr.producer_key(state["producer"])] = Pending(source, state, False)
         if health.recovery_request is not None:
             self.plan.recovery_requests.append(Record(
@@ -233,25 +266,39 @@ class Planner(Generic[Source]):
             self.plan.producer_status.append({
                 "type": "producer_status", "producer": state["producer"],
                 "ts": self.now_ms(), "down": health.went_down,
-                "reason": state["reason"] or "recovered"})
+                "generation": state["generation"], "reason": state["reason"] or "recovered"})
 
     def _alive(self, source: Source, message: dict[str, Any]) -> None:
         home = self._home(source, message["producer"])
-        self._health(source, pr.on_alive(home, message["ts"], message["subscribed"],
-                                         self.now_ms()))
+        if self._admitted(home, message["ts"]):
+            self._health(source, pr.on_alive(home, message["ts"], message["subscribed"],
+                                             self.now_ms()), {"ts": message["ts"]})
 
     def _snapshot_complete(self, source: Source, message: dict[str, Any]) -> None:
         home = self._home(source, message["producer"])
-        self._health(source, pr.on_snapshot_complete(home, message["request_id"]))
+        if self._admitted(home, message["ts"]):
+            self._health(source, pr.on_snapshot_complete(home, message["request_id"]),
+                         {"ts": message["ts"]})
 
     def _producer_silent(self, source: Source, message: dict[str, Any]) -> None:
+        # Internal, wall-clock stamped: its own mark, so feed clocks never make it stale.
         home = self._home(source, message["producer"])
-        self._health(source, pr.on_silence(home, self.now_ms(), self.silence_timeout_ms))
+        if message["ts"] <= home["silence_ts"]:
+            self.plan.verdicts[mk.Verdict.STALE.value] += 1
+            return
+        self._health(source, pr.on_silence(home, self.now_ms(), self.silence_timeout_ms),
+                     {"silence_ts": message["ts"]})
 
     def _producer_status(self, source: Source, message: dict[str, Any]) -> None:
         producer, down = message["producer"], message["down"]
         key = pr.partition_producer_key(producer, self.reader.partition(source))
-        self.plan.producers[key] = Pending(source, {"producer": producer, "down": down}, False)
+        current = self._producer(source, key)
+        # Ordered by the home's transition count, not by clocks that may step back.
+        if current is not None and message["generation"] <= current["generation"]:
+            self.plan.verdicts[mk.Verdict.DUPLICATE.value] += 1
+            return
+        view = {"producer": producer, "down": down, "generation": message["generation"]}
+        self.plan.producers[key] = Pending(source, view, False)
         for market_key_, snapshot in self._partition_markets(source):
             if snapshot["producer"] == producer:
                 self._apply_market(source, market_key_, message,

@@ -7,14 +7,14 @@ from typing import Any
 from models.market import Snapshot
 
 FIXTURE_FIELDS = ("start_time", "sport", "competition", "home", "away")
-_BOOKKEEPING = frozenset({"version", "updated_ts", "ts", "market_status"})
+_BOOKKEEPING = frozenset({"version", "updated_ts", "ts", "recent", "market_status"})
 
 
 def new_event(event_id: str) -> Snapshot:
     """Return the state of an event before any message about it."""
     return {"event_id": event_id, "fixture": {}, "sport_event_status": None,
             "market_status": {}, "market_counts": {}, "version": 0,
-            "updated_ts": 0, "ts": 0}
+            "updated_ts": 0, "ts": 0, "recent": []}
 
 
 def _changed(old: Snapshot, new: Snapshot) -> bool:
@@ -29,10 +29,12 @@ def _finish(current: Snapshot, candidate: Snapshot, ts: int) -> tuple[Snapshot, 
     return candidate, True
 
 
-def apply_fixture_change(current: Snapshot, message: dict[str, Any]) -> tuple[Snapshot, bool]:
+def apply_fixture_change(
+    current: Snapshot, message: dict[str, Any]
+) -> tuple[Snapshot, bool]:
     """Merge fixture data from a ``fixture_change``."""
     fixture = dict(current["fixture"])
-    fixture["change_type"] = message["change_type"]
+    fixture["change_type"] = message.get("change_type")
     for name in FIXTURE_FIELDS:
         if name in message:
             fixture[name] = message[name]

@@ -57,7 +57,23 @@ class Applied:
 
 
 STALE = Applied(Verdict.STALE)
+DUPLICATE = Applied(Verdict.DUPLICATE)
 IGNORED = Applied(Verdict.IGNORED)
+#: How many recent message digests an event or producer remembers to spot exact repeats.
+RECENT_DIGESTS = 64
+
+
+def admit(current: Snapshot | None, ts: int) -> Applied | None:
+    """Reject a message older than the last one applied to this market."""
+    if current is not None and ts < current["ts"]:
+        return STALE
+    return None
+
+
+def remember(recent: list[str], digest: str) -> list[str]:
+    """Return ``recent`` with ``digest`` appended, bounded to ``RECENT_DIGESTS``."""
+    return [*recent, digest][-RECENT_DIGESTS:]
+
 
 # Fields derived from others or bookkeeping: they never make a change on their own.
 _DERIVED_MARKET = frozenset({"version", "updated_ts", "ts", "margin", "outcomes"})
@@ -116,18 +132,19 @@ def _changes(old: Snapshot | None, new: Snapshot) -> tuple[Change, ...]:
 def finish(current: Snapshot | None, candidate: Snapshot, ts: int) -> Applied:
     """Derive status, margin and version for ``candidate``; decide what it changed."""
     candidate["status"] = effective_status(candidate)
+    newest = ts if current is None else max(ts, current["ts"])
     if current is not None and _content(candidate) == _content(current):
-        if ts == current["ts"]:
-            return Applied(Verdict.DUPLICATE)
+        if newest == current["ts"]:
+            return IGNORED
         # Same content, newer message: keep its ts for stale checks, publish nothing.
-        return Applied(Verdict.UNCHANGED, {**current, "ts": max(ts, current["ts"])})
+        return Applied(Verdict.UNCHANGED, {**current, "ts": newest})
     winners = candidate.get("number_of_winners") or 1
     prices = [o["odds"] for o in candidate["outcomes"] if o["active"] and o["odds"] is not None]
     total = margin(prices)
     candidate["margin"] = None if total is None else round((total + 1) / winners - 1, 6)
     candidate["version"] = 1 if current is None else current["version"] + 1
     candidate["updated_ts"] = ts
-    candidate["ts"] = ts if current is None else max(ts, current["ts"])
+    candidate["ts"] = newest
     return Applied(Verdict.APPLIED, candidate, True, _changes(current, candidate))
 
 
@@ -135,8 +152,9 @@ def new_market(event_id: str, market_id: str, specifiers: str, producer: int) ->
     """Return the empty state a market has before its first message."""
     return {
         "event_id": event_id, "market_id": market_id, "specifiers": specifiers,
-        "producer": producer, "feed_status": MarketStatus.ACTIVE.value,
-        "status": MarketStatus.ACTIVE.value, "producer_down": False, "outcomes": [],
+        # Not bettable until an odds_change opens it.
+        "producer": producer, "feed_status": MarketStatus.DEACTIVATED.value,
+        "status": MarketStatus.DEACTIVATED.value, "producer_down": False, "outcomes": [],
         "settlement": None, "cancel": None, "pre_settlement": None, "ts": 0,
     }
 
@@ -155,8 +173,8 @@ def apply_odds_change(
     producer_down: bool = False,
 ) -> Applied:
     """Apply one market of an ``odds_change``: prices always, status unless terminal."""
-    if current is not None and ts < current["ts"]:
-        return STALE
+    if (rejected := admit(current, ts)) is not None:
+        return rejected
     base = current or new_market(event_id, feed_market["id"], feed_market["specifiers"], producer)
     previous = {o["id"]: o for o in base["outcomes"]}
     outcomes = []
@@ -184,8 +202,8 @@ def apply_odds_change(
 
 def apply_bet_stop(current: Snapshot, ts: int, market_status: str) -> Applied:
     """Move an active market to ``market_status`` (suspended by default); others stay."""
-    if ts < current["ts"]:
-        return STALE
+    if (rejected := admit(current, ts)) is not None:
+        return rejected
     if current["feed_status"] != MarketStatus.ACTIVE:
         return finish(current, {**current}, ts)
     return finish(current, {**current, "feed_status": market_status}, ts)
@@ -200,8 +218,8 @@ def apply_settlement(
     certainty: int,
 ) -> Applied:
     """Settle a market with each outcome's result; certainty 2 supersedes 1."""
-    if current is not None and ts < current["ts"]:
-        return STALE
+    if (rejected := admit(current, ts)) is not None:
+        return rejected
     base = current or new_market(event_id, feed_market["id"], feed_market["specifiers"], producer)
     if base["cancel"] is not None:
         return IGNORED
@@ -230,10 +248,10 @@ def _result_fields(result: dict[str, Any]) -> Snapshot:
 
 def apply_rollback_settlement(current: Snapshot | None, ts: int) -> Applied:
     """Restore the market to what it was before its settlement."""
+    if (rejected := admit(current, ts)) is not None:
+        return rejected
     if current is None or current["settlement"] is None:
         return IGNORED
-    if ts < current["ts"]:
-        return STALE
     restored = current["pre_settlement"]["outcomes"]
     odds_now = {o["id"]: o for o in current["outcomes"]}
     outcomes = [{**odds_now.get(o["id"], o), "result": o.get("result"),
@@ -252,8 +270,8 @@ def apply_cancel(
     window: dict[str, Any],
 ) -> Applied:
     """Cancel a market (settled or not), keeping the window and the void reason."""
-    if current is not None and ts < current["ts"]:
-        return STALE
+    if (rejected := admit(current, ts)) is not None:
+        return rejected
     base = current or new_market(event_id, feed_market["id"], feed_market["specifiers"], producer)
     cancel = {**window, "void_reason": feed_market.get("void_reason")}
     return finish(current, {**base, "cancel": cancel}, ts)
@@ -261,10 +279,10 @@ def apply_cancel(
 
 def apply_rollback_cancel(current: Snapshot | None, ts: int) -> Applied:
     """Undo a cancel: the market returns to the status it had before."""
+    if (rejected := admit(current, ts)) is not None:
+        return rejected
     if current is None or current["cancel"] is None:
         return IGNORED
-    if ts < current["ts"]:
-        return STALE
     return finish(current, {**current, "cancel": None}, ts)
 
 

@@ -56,6 +56,7 @@ def replay(
     messages: Iterable[dict[str, Any]],
     partitions: int,
     now_ms: int | None = None,
+    silence_timeout_ms: int = 20_000,
 ) -> list[BatchPlan[int]]:
     """Apply canonical messages one at a time, keyed as the platform keys them."""
     clock = (lambda: now_ms) if now_ms is not None else (lambda: int(time.time() * 1000))
@@ -64,7 +65,7 @@ def replay(
         key = (message.get("event_id") or f"producer:{message['producer']}").encode()
         queue = [(partition_for(key, partitions), key, orjson.dumps(message))]
         while queue:
-            plan = plan_batch([queue.pop(0)], state, clock)
+            plan = plan_batch([queue.pop(0)], state, clock, silence_timeout_ms)
             state.commit(plan)
             plans.append(plan)
             # The worker fans producer health out to every partition through feed.v1.

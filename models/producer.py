@@ -33,14 +33,14 @@ def new_producer(producer: int) -> Snapshot:
     """Return the home state of a producer seen for the first time."""
     return {"producer": producer, "down": False, "reason": None, "last_alive_ts": None,
             "last_alive_seen": None, "request_id": 0, "alive_ok": False,
-            "snapshot_ok": False}
+            "snapshot_ok": False, "generation": 0, "ts": 0, "recent": [], "silence_ts": 0}
 
 
 def _go_down(state: Snapshot, reason: str, now_ms: int) -> Health:
     request_id = state["request_id"] + 1
     after_ts = state["last_alive_ts"]
     down = {**state, "down": True, "reason": reason, "request_id": request_id,
-            "alive_ok": False, "snapshot_ok": False}
+            "alive_ok": False, "snapshot_ok": False, "generation": state["generation"] + 1}
     request = {"producer": state["producer"], "request_id": request_id, "after_ts": after_ts,
                "reason": reason, "requested_ts": now_ms}
     return Health(down, went_down=True, recovery_request=request)
@@ -48,7 +48,8 @@ def _go_down(state: Snapshot, reason: str, now_ms: int) -> Health:
 
 def _maybe_up(state: Snapshot) -> Health:
     if state["down"] and state["alive_ok"] and state["snapshot_ok"]:
-        return Health({**state, "down": False, "reason": None}, came_up=True)
+        return Health({**state, "down": False, "reason": None,
+                       "generation": state["generation"] + 1}, came_up=True)
     return Health(state)
 
 

@@ -44,4 +44,13 @@ def test_replaying_the_input_changes_nothing() -> None:
     assert not any(p.markets or p.events or p.odds_changes for p in plans)
     assert orjson.dumps([state.markets, state.events]) == before
     assert sum((p.verdicts for p in plans), start=plans[0].verdicts.__class__()) == {
-        "stale": 4, "duplicate": 1}
+        "duplicate": 5}
+
+
+def test_an_exact_repeat_is_dropped_even_behind_newer_messages() -> None:
+    state = MemoryState()
+    first = odds_change(5, market("1", 2.0, 3.0, 4.0))
+    replay(state, [first, odds_change(5, market("1", 2.5, 3.0, 4.0))], 8)
+    (plan,) = replay(state, [first], 8)
+    assert plan.verdicts == {"duplicate": 1} and not plan.markets
+    assert state.markets[f"{E1}/1/"]["outcomes"][0]["odds"] == 2.5

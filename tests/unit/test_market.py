@@ -10,8 +10,12 @@ def feed_market(*prices: float, status: str = "active") -> dict[str, Any]:
                          for i, p in enumerate(prices, 1)]}
 
 
+def apply(current: Any, ts: int, market: dict[str, Any]) -> Any:
+    return apply_odds_change(current, "e:m:1", 1, ts, market)
+
+
 def test_first_message_creates_version_1_with_derived_fields() -> None:
-    applied = apply_odds_change(None, "sr:match:1", 1, 100, feed_market(2.0, 3.0, 4.0))
+    applied = apply(None, 100, feed_market(2.0, 3.0, 4.0))
     snap = applied.snapshot
     assert applied.verdict is Verdict.APPLIED and applied.published and snap is not None
     assert snap["version"] == 1 and snap["updated_ts"] == 100
@@ -23,37 +27,39 @@ def test_first_message_creates_version_1_with_derived_fields() -> None:
 
 
 def test_price_move_bumps_version_and_direction() -> None:
-    snap = apply_odds_change(None, "e:m:1", 1, 100, feed_market(2.0, 3.0)).snapshot
-    applied = apply_odds_change(snap, "e:m:1", 1, 200, feed_market(2.1, 2.9))
+    snap = apply(None, 100, feed_market(2.0, 3.0)).snapshot
+    applied = apply(snap, 200, feed_market(2.1, 2.9))
     assert applied.snapshot is not None
     assert applied.snapshot["version"] == 2
     assert [o["direction"] for o in applied.snapshot["outcomes"]] == ["up", "down"]
+    assert [(c.kind, c.outcome_id, c.old, c.new) for c in applied.changes] == [
+        ("price", "1", 2.0, 2.1), ("price", "2", 3.0, 2.9)]
 
 
 def test_stale_message_is_dropped() -> None:
-    snap = apply_odds_change(None, "e:m:1", 1, 100, feed_market(2.0, 3.0)).snapshot
-    applied = apply_odds_change(snap, "e:m:1", 1, 99, feed_market(5.0, 1.2))
+    snap = apply(None, 100, feed_market(2.0, 3.0)).snapshot
+    applied = apply(snap, 99, feed_market(5.0, 1.2))
     assert applied.verdict is Verdict.STALE and applied.snapshot is None
 
 
-def test_exact_repeat_is_a_duplicate() -> None:
-    snap = apply_odds_change(None, "e:m:1", 1, 100, feed_market(2.0, 3.0)).snapshot
-    applied = apply_odds_change(snap, "e:m:1", 1, 100, feed_market(2.0, 3.0))
-    assert applied.verdict is Verdict.DUPLICATE and applied.snapshot is None
+def test_same_content_same_ts_stores_nothing() -> None:
+    snap = apply(None, 100, feed_market(2.0, 3.0)).snapshot
+    again = apply(snap, 100, feed_market(2.0, 3.0))
+    assert again.verdict is Verdict.IGNORED and again.snapshot is None
 
 
 def test_same_content_newer_ts_moves_the_stale_mark_without_publishing() -> None:
-    snap = apply_odds_change(None, "e:m:1", 1, 100, feed_market(2.0, 3.0)).snapshot
-    applied = apply_odds_change(snap, "e:m:1", 1, 150, feed_market(2.0, 3.0))
+    snap = apply(None, 100, feed_market(2.0, 3.0)).snapshot
+    applied = apply(snap, 150, feed_market(2.0, 3.0))
     assert applied.verdict is Verdict.UNCHANGED and not applied.published
     assert applied.snapshot is not None and applied.snapshot["version"] == 1
-    later = apply_odds_change(applied.snapshot, "e:m:1", 1, 120, feed_market(9.0, 1.1))
+    later = apply(applied.snapshot, 120, feed_market(9.0, 1.1))
     assert later.verdict is Verdict.STALE
 
 
 def test_equal_timestamps_apply_in_arrival_order() -> None:
-    snap = apply_odds_change(None, "e:m:1", 1, 100, feed_market(2.0, 3.0)).snapshot
-    applied = apply_odds_change(snap, "e:m:1", 1, 100, feed_market(2.0, 3.0, status="suspended"))
+    snap = apply(None, 100, feed_market(2.0, 3.0)).snapshot
+    applied = apply(snap, 100, feed_market(2.0, 3.0, status="suspended"))
     assert applied.verdict is Verdict.APPLIED
     assert applied.snapshot is not None and applied.snapshot["status"] == "suspended"
 
@@ -61,8 +67,14 @@ def test_equal_timestamps_apply_in_arrival_order() -> None:
 def test_inactive_outcomes_do_not_count_in_margin() -> None:
     market = feed_market(2.0, 2.0)
     market["outcomes"][1]["active"] = False
-    snap = apply_odds_change(None, "e:m:1", 1, 1, market).snapshot
+    snap = apply(None, 1, market).snapshot
     assert snap is not None and snap["margin"] == -0.5
+
+
+def test_margin_divides_by_the_number_of_winners() -> None:
+    market = {**feed_market(2.0, 2.0, 2.0, 2.0), "number_of_winners": 2}
+    snap = apply(None, 1, market).snapshot
+    assert snap is not None and snap["margin"] == 0.0
 
 
 def test_helpers() -> None:
