@@ -1,0 +1,264 @@
+"""Betfair Exchange Stream adapter: validate ``mcm`` records, cache markets, emit ``feed.v1``."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, NoReturn
+
+import orjson
+
+from feeds.betfair_cache import (
+    LADDERS,
+    MarketState,
+    Runner,
+    apply_market_change,
+    is_stale,
+)
+from feeds.errors import AdapterError
+
+__all__ = [
+    "BETFAIR_PRODUCER",
+    "AdapterError",
+    "apply_market_change",
+    "is_stale",
+    "market_changes",
+    "parse_stream_message",
+    "to_canonical",
+]
+
+BETFAIR_PRODUCER = 100  # the canonical ``producer`` of everything from the Betfair exchange
+MAX_RAW_BYTES = 4 * 1024 * 1024
+CHANGE_TYPES = (None, "SUB_IMAGE", "RESUB_DELTA", "HEARTBEAT")
+MARKET_STATUS = {"OPEN": "active", "SUSPENDED": "suspended", "INACTIVE": "deactivated"}
+SETTLED_RESULTS = {"WINNER": "won", "PLACED": "won", "LOSER": "lost"}
+VOID_STATUSES = ("REMOVED", "REMOVED_VACANT")
+MAX_TS = 9_999_999_999_999
+MAX_INT = 2**63 - 1
+MAX_HANDICAP = 1_000_000
+DEPTH = 3
+MAX_OUTCOMES = 500  # the contract's cap on outcomes per market
+MIN_ODDS, MAX_ODDS = 1.0, 10_000  # the contract's bounds on decimal odds (exclusive, inclusive)
+# Which ladder gives a side's best prices, first non-empty wins (betfairlightweight's order).
+BACK_LADDERS = ("atb", "bdatb", "batb")
+LAY_LADDERS = ("atl", "bdatl", "batl")
+_MARKET_ID = re.compile(r"[!-~]{1,64}")
+_EVENT_ID = re.compile(r"[A-Za-z0-9_.-]{1,80}")
+_SP_WORDS = ("NaN", "Infinity", "-Infinity")
+
+
+def _fail(reason: str) -> NoReturn:
+    raise AdapterError(reason)
+
+
+def _check_number(value: object, where: str, minimum: float | None = 0) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        _fail(f"{where} is not a number")
+    if minimum is not None and value < minimum:
+        _fail(f"{where} is below {minimum}")
+
+
+def _check_int(value: object, where: str, maximum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= maximum:
+        _fail(f"{where} is not an integer in [0, {maximum}]")
+
+
+def _check_optional(item: dict[str, Any], name: str, kind: type, where: str) -> None:
+    value = item.get(name)
+    if value is not None and not isinstance(value, kind):
+        _fail(f"{where}.{name} is not a {kind.__name__}")
+
+
+def _check_selection(item: object, where: str) -> dict[str, Any]:
+    """Check a runner's ``id`` and ``hc``, shared by ``rc`` and definition runners."""
+    if not isinstance(item, dict):
+        _fail(f"{where} is not an object")
+    _check_int(item.get("id"), f"{where}.id", MAX_INT)
+    if "hc" in item:
+        _check_number(item["hc"], f"{where}.hc", -MAX_HANDICAP)
+        if item["hc"] > MAX_HANDICAP:
+            _fail(f"{where}.hc is out of range")
+    return item
+
+
+def _check_ladder(entries: object, name: str, size_at: int, where: str) -> None:
+    if not isinstance(entries, list):
+        _fail(f"{where}.{name} is not a list")
+    for entry in entries:
+        if not isinstance(entry, list) or len(entry) != size_at + 1:
+            _fail(f"{where}.{name} has an entry that is not {size_at + 1} numbers")
+        if size_at == 2:
+            _check_int(entry[0], f"{where}.{name} level", 1000)
+        _check_number(entry[size_at - 1], f"{where}.{name} price")
+        _check_number(entry[size_at], f"{where}.{name} size")
+
+
+def _check_runner_change(item: object, where: str) -> None:
+    change = _check_selection(item, where)
+    for name in ("ltp", "tv"):
+        if change.get(name) is not None:
+            _check_number(change[name], f"{where}.{name}")
+    for name in ("spn", "spf"):
+        value = change.get(name)
+        if value is not None and value not in _SP_WORDS:
+            _check_number(value, f"{where}.{name}", None)
+    for name, (size_at, _) in LADDERS.items():
+        if name in change:
+            _check_ladder(change[name], name, size_at, where)
+
+
+def _check_definition_runner(item: object, where: str) -> None:
+    runner = _check_selection(item, where)
+    for name in ("adjustmentFactor", "bsp"):
+        if runner.get(name) is not None:
+            _check_number(runner[name], f"{where}.{name}", None)
+    _check_optional(runner, "status", str, where)
+    _check_optional(runner, "removalDate", str, where)
+
+
+def _check_definition(definition: object, where: str) -> None:
+    if not isinstance(definition, dict):
+        _fail(f"{where} is not an object")
+    for name, kind in (("status", str), ("inPlay", bool), ("runners", list), ("eventId", str)):
+        _check_optional(definition, name, kind, where)
+    event_id = definition.get("eventId")
+    if event_id is not None and not _EVENT_ID.fullmatch(event_id):
+        _fail(f"{where}.eventId {event_id!r} is not a plain id")
+    for name in ("betDelay", "numberOfWinners", "version"):
+        if definition.get(name) is not None:
+            _check_int(definition[name], f"{where}.{name}", MAX_INT)
+    for index, runner in enumerate(definition.get("runners") or ()):
+        _check_definition_runner(runner, f"{where}.runners[{index}]")
+
+
+def _check_market_change(change: object, where: str) -> None:
+    if not isinstance(change, dict):
+        _fail(f"{where} is not an object")
+    market_id = change.get("id")
+    if not isinstance(market_id, str) or not _MARKET_ID.fullmatch(market_id):
+        _fail(f"{where}.id is not a market id")
+    for name in ("img", "con"):
+        _check_optional(change, name, bool, where)
+    if change.get("tv") is not None:
+        _check_number(change["tv"], f"{where}.tv")
+    if "marketDefinition" in change:
+        _check_definition(change["marketDefinition"], f"{where}.marketDefinition")
+    runner_changes = change.get("rc", [])
+    if not isinstance(runner_changes, list):
+        _fail(f"{where}.rc is not a list")
+    for index, runner_change in enumerate(runner_changes):
+        _check_runner_change(runner_change, f"{where}.rc[{index}]")
+
+
+def parse_stream_message(raw: bytes | None) -> dict[str, Any]:
+    """Decode one raw stream record and check it is a well-formed ``mcm``; raise AdapterError."""
+    if raw is None:
+        _fail("empty record")
+    if len(raw) > MAX_RAW_BYTES:
+        _fail(f"record of {len(raw)} bytes exceeds {MAX_RAW_BYTES}")
+    try:
+        message = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        _fail(f"malformed JSON: {exc}")
+    if not isinstance(message, dict):
+        _fail("message is not a JSON object")
+    if message.get("op") != "mcm":
+        _fail(f"op {message.get('op')!r} is not 'mcm'")
+    _check_int(message.get("pt"), "pt", MAX_TS)
+    if message.get("ct") not in CHANGE_TYPES:
+        _fail(f"unknown change type {message.get('ct')!r}")
+    _check_optional(message, "clk", str, "message")
+    changes = message.get("mc", [])
+    if not isinstance(changes, list):
+        _fail("mc is not a list")
+    for index, change in enumerate(changes):
+        _check_market_change(change, f"mc[{index}]")
+    return message
+
+
+def market_changes(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Split a parsed message into ``(market_id, change)``; each change carries pt, ct, clk."""
+    if message.get("ct") == "HEARTBEAT":
+        return []
+    envelope = {"pt": message["pt"], "ct": message.get("ct"), "clk": message.get("clk")}
+    return [(change["id"], {**change, **envelope}) for change in message.get("mc", ())]
+
+
+def best_levels(runner: Runner, ladders: tuple[str, ...]) -> list[list[float]]:
+    """Return the best ``DEPTH`` ``[price, size]`` levels of the first non-empty ladder."""
+    for name in ladders:
+        ladder = runner.get(name)
+        if ladder:
+            price_at = LADDERS[name][0] - 1
+            return [[entry[price_at], entry[price_at + 1]] for entry in ladder[:DEPTH]]
+    return []
+
+
+def _is_odds(price: float) -> bool:
+    return MIN_ODDS < price <= MAX_ODDS
+
+
+def _outcome(key: str, runner: Runner) -> dict[str, Any]:
+    back = best_levels(runner, BACK_LADDERS)
+    price = back[0][0] if back else None
+    has_odds = price is not None and _is_odds(price)
+    outcome: dict[str, Any] = {
+        "id": key,
+        "active": has_odds and runner["status"] in (None, "ACTIVE"),
+    }
+    if has_odds:
+        outcome["odds"] = price
+    outcome["back"] = back
+    outcome["lay"] = best_levels(runner, LAY_LADDERS)
+    if runner["ltp"] is not None and _is_odds(runner["ltp"]):  # 0 in an image: none traded
+        outcome["last_traded"] = runner["ltp"]
+    if runner["tv"] is not None:
+        outcome["traded_volume"] = runner["tv"]
+    return outcome
+
+
+def _odds_change(state: MarketState, event_id: str, publish_time: int) -> dict[str, Any]:
+    market: dict[str, Any] = {
+        "id": state["market_id"],
+        "specifiers": "",
+        # CLOSED publishes as suspended: only the bet_settlement settles a market.
+        "status": MARKET_STATUS.get(state["status"], "suspended"),
+    }
+    for name in ("in_play", "bet_delay"):
+        if state[name] is not None:
+            market[name] = state[name]
+    if state["number_of_winners"]:  # 0 on some handicap markets; the contract wants >= 1
+        market["number_of_winners"] = state["number_of_winners"]
+    market["outcomes"] = [_outcome(key, runner) for key, runner in state["runners"].items()]
+    return {"type": "odds_change", "event_id": event_id, "producer": BETFAIR_PRODUCER,
+            "ts": publish_time, "markets": [market]}
+
+
+def _settled_outcome(key: str, runner: Runner) -> dict[str, Any]:
+    status = runner["status"]
+    if status in VOID_STATUSES:
+        return {"id": key, "result": "lost", "void_factor": 1.0}
+    return {"id": key, "result": SETTLED_RESULTS.get(status, "undecided")}
+
+
+def _bet_settlement(state: MarketState, event_id: str, publish_time: int) -> dict[str, Any]:
+    outcomes = [_settled_outcome(key, runner) for key, runner in state["runners"].items()]
+    market = {"id": state["market_id"], "specifiers": "", "outcomes": outcomes}
+    return {"type": "bet_settlement", "event_id": event_id, "producer": BETFAIR_PRODUCER,
+            "ts": publish_time, "certainty": 2, "markets": [market]}
+
+
+def to_canonical(state: MarketState, publish_time: int) -> list[dict[str, Any]]:
+    """Return a market's ``odds_change``, then its ``bet_settlement`` once runners have results."""
+    # No event id before the first marketDefinition: nothing can be keyed, so nothing is sent.
+    # A settlement is re-sent with every later change; the engine treats repeats as no-ops.
+    if state["event_id"] is None:
+        return []
+    if len(state["runners"]) > MAX_OUTCOMES:
+        _fail(f"market {state['market_id']} has more than {MAX_OUTCOMES} runners")
+    event_id = f"bf:event:{state['event_id']}"
+    messages = [_odds_change(state, event_id, publish_time)]
+    statuses = {runner["status"] for runner in state["runners"].values()}
+    if state["status"] == "CLOSED" and statuses & SETTLED_RESULTS.keys():
+        messages.append(_bet_settlement(state, event_id, publish_time))
+    return messages

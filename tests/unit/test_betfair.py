@@ -1,0 +1,582 @@
+"""Betfair stream adapter: ladder rules, golden files and betfairlightweight as the oracle."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import fastjsonschema
+import orjson
+import pytest
+from betfairlightweight import StreamListener
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from feeds.betfair import (
+    BETFAIR_PRODUCER,
+    AdapterError,
+    apply_market_change,
+    is_stale,
+    market_changes,
+    parse_stream_message,
+    to_canonical,
+)
+from feeds.betfair_cache import apply_runner_change, outcome_id, update_ladder
+from models.feed import decode, load_schema
+
+RESOURCES = Path(__file__).resolve().parent.parent / "resources" / "betfair"
+RECORDED = RESOURCES / "BASIC-1.132153978"
+MARKET_ID = "1.132153978"
+def _strict_odds_change_schema() -> dict[str, Any]:
+    schema = load_schema("odds_change")
+    market = schema["properties"]["markets"]["items"]
+    market["additionalProperties"] = False
+    market["properties"]["outcomes"]["items"]["additionalProperties"] = False
+    return schema
+
+
+STRICT_ODDS_CHANGE = fastjsonschema.compile(_strict_odds_change_schema())
+
+
+def check_contract(message: dict[str, Any]) -> None:
+    """Assert one adapter output meets the canonical contract and adds no field of its own."""
+    assert decode(orjson.dumps(message)) == message
+    assert message["event_id"].startswith("bf:event:")
+    assert message["producer"] == BETFAIR_PRODUCER
+    if message["type"] == "odds_change":
+        STRICT_ODDS_CHANGE(message)
+
+
+def translate(raw: bytes, states: dict[str, Any]) -> list[dict[str, Any]]:
+    """Run one raw record through the adapter, storing states as the table would (orjson)."""
+    message = parse_stream_message(raw)
+    outputs = []
+    for market_id, change in market_changes(message):
+        if is_stale(states.get(market_id), change["pt"]):
+            continue
+        state = apply_market_change(states.get(market_id), change, change["pt"], change["ct"])
+        states[market_id] = orjson.loads(orjson.dumps(state))
+        assert states[market_id] == state
+        outputs.extend(to_canonical(state, change["pt"]))
+    return outputs
+
+
+def resource(name: str) -> bytes:
+    return (RESOURCES / name).read_bytes().strip()
+
+
+def oracle() -> StreamListener:
+    listener = StreamListener(max_latency=None, lightweight=True)
+    listener.register_stream(0, "marketSubscription")
+    return listener
+
+
+def levels(serialised: list[dict[str, float]]) -> list[list[float]]:
+    return [[level["price"], level["size"]] for level in serialised[:3]]
+
+
+def assert_same_as_oracle(books: list[dict[str, Any]], states: dict[str, Any]) -> None:
+    """Compare every market and runner of betfairlightweight's books with the adapter."""
+    assert {book["marketId"] for book in books} == set(states)
+    for book in books:
+        state = states[book["marketId"]]
+        assert (state["status"], state["in_play"], state["bet_delay"]) == (
+            book["status"], book["inplay"], book["betDelay"])
+        assert (state["number_of_winners"], state["tv"]) == (
+            book["numberOfWinners"], book["totalMatched"])
+        assert [outcome_id(r["selectionId"], r["handicap"]) for r in book["runners"]] == list(
+            state["runners"])
+        outcomes = {}
+        if state["event_id"] is not None:
+            outcomes = {o["id"]: o for o in to_canonical(state, state["pt"])[0]["markets"][0][
+                "outcomes"]}
+        for runner in book["runners"]:
+            key = outcome_id(runner["selectionId"], runner["handicap"])
+            mine = state["runners"][key]
+            assert mine["status"] == runner["status"], key
+            assert mine["ltp"] == runner["lastPriceTraded"], key
+            assert mine["tv"] == runner["totalMatched"], key
+            assert (mine["spn"], mine["spf"]) == (
+                runner["sp"]["nearPrice"], runner["sp"]["farPrice"]), key
+            assert mine.get("trd", []) == levels_all(runner["ex"]["tradedVolume"]), key
+            assert (mine["adjustment_factor"], mine["bsp"], mine["removal_date"]) == (
+                runner["adjustmentFactor"], runner["sp"]["actualSP"], runner["removalDate"]), key
+            if key in outcomes:
+                outcome = outcomes[key]
+                assert outcome["back"] == levels(runner["ex"]["availableToBack"]), key
+                assert outcome["lay"] == levels(runner["ex"]["availableToLay"]), key
+                ltp = runner["lastPriceTraded"]
+                assert outcome.get("last_traded") == (ltp if ltp and ltp > 1 else None), key
+                assert outcome.get("traded_volume") == runner["totalMatched"], key
+
+
+def levels_all(serialised: list[dict[str, float]]) -> list[list[float]]:
+    return [[level["price"], level["size"]] for level in serialised]
+
+
+# --- ladders as small pure functions -------------------------------------------------------
+
+
+def test_size_zero_removes_a_price_level() -> None:
+    ladder = [[3.0, 10.0], [2.5, 5.0]]
+    assert update_ladder(ladder, [[3.0, 0]], 1, True) == [[2.5, 5.0]]
+    assert update_ladder(ladder, [[9.0, 0]], 1, True) == ladder
+    assert ladder == [[3.0, 10.0], [2.5, 5.0]]
+
+
+def test_back_ladder_is_highest_first_and_lay_lowest_first() -> None:
+    changes = [[2.5, 1.0], [3.0, 2.0], [2.0, 3.0]]
+    assert update_ladder([], changes, 1, True) == [[3.0, 2.0], [2.5, 1.0], [2.0, 3.0]]
+    assert update_ladder([], changes, 1, False) == [[2.0, 3.0], [2.5, 1.0], [3.0, 2.0]]
+    assert update_ladder([[2.5, 1.0]], [[2.5, 7.0]], 1, False) == [[2.5, 7.0]]
+
+
+def test_level_ladders_are_keyed_by_level() -> None:
+    ladder = update_ladder([], [[1, 2.5, 4.0], [0, 2.6, 1.0]], 2, False)
+    assert ladder == [[0, 2.6, 1.0], [1, 2.5, 4.0]]
+    assert update_ladder(ladder, [[0, 0, 0], [1, 2.52, 3.0]], 2, False) == [[1, 2.52, 3.0]]
+
+
+def test_runner_change_sets_scalars_and_empty_trd_clears_traded() -> None:
+    runner = {"id": 1, "hc": 0, "status": "ACTIVE", "ltp": None, "tv": 0,
+              "spn": None, "spf": None, "trd": [[2.0, 5.0]], "atb": [[2.0, 1.0]]}
+    updated = apply_runner_change(runner, {"id": 1, "ltp": 2.1, "tv": 9.5, "trd": [],
+                                           "atb": [[2.0, 0]], "spn": 2.2})
+    assert (updated["ltp"], updated["tv"], updated["spn"]) == (2.1, 9.5, 2.2)
+    assert "trd" not in updated and "atb" not in updated
+    assert runner["trd"] == [[2.0, 5.0]] and runner["ltp"] is None
+
+
+def test_outcome_ids_carry_a_non_zero_handicap() -> None:
+    assert outcome_id(123, 0) == "123"
+    assert outcome_id(123, 0.0) == "123"
+    assert outcome_id(123, -1.5) == "123:-1.5"
+    assert outcome_id(123, 2.0) == outcome_id(123, 2) == "123:2"
+
+
+def market(rc: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
+    return {"id": "1.5", "rc": rc, **fields}
+
+
+DEFINITION = {"status": "OPEN", "inPlay": False, "betDelay": 0, "numberOfWinners": 1,
+              "eventId": "42", "runners": [{"id": 1, "status": "ACTIVE"},
+                                           {"id": 2, "status": "ACTIVE"}]}
+
+
+def test_img_replaces_the_cache_and_a_delta_does_not() -> None:
+    first = apply_market_change(None, market([{"id": 1, "atb": [[2.0, 5.0]]}],
+                                             marketDefinition=DEFINITION), 1, None)
+    delta = apply_market_change(first, market([{"id": 3, "atb": [[4.0, 1.0]]}]), 2, None)
+    assert list(delta["runners"]) == ["1", "2", "3"] and delta["event_id"] == "42"
+    image = apply_market_change(delta, market([{"id": 3, "atb": [[5.0, 1.0]]}], img=True),
+                                3, None)
+    assert list(image["runners"]) == ["3"] and image["event_id"] is None
+    assert image["runners"]["3"]["atb"] == [[5.0, 1.0]]
+    assert list(delta["runners"]) == ["1", "2", "3"]
+
+
+def test_sub_image_replaces_and_resub_delta_is_a_delta() -> None:
+    state = apply_market_change(None, market([{"id": 1, "atb": [[2.0, 5.0]]}]), 1, None)
+    resub = apply_market_change(state, market([{"id": 2, "atl": [[3.0, 1.0]]}]), 2,
+                                "RESUB_DELTA")
+    assert list(resub["runners"]) == ["1", "2"]
+    image = apply_market_change(resub, market([{"id": 2, "atl": [[3.0, 1.0]]}]), 3,
+                                "SUB_IMAGE")
+    assert list(image["runners"]) == ["2"]
+
+
+def test_heartbeat_changes_nothing() -> None:
+    message = parse_stream_message(resource("streaming_mcm_HEARTBEAT.json"))
+    assert message["ct"] == "HEARTBEAT"
+    assert market_changes(message) == []
+
+
+def test_apply_is_pure_and_the_state_round_trips_through_orjson() -> None:
+    states: dict[str, Any] = {}
+    translate(resource("streaming_mcm_SUB_IMAGE.json"), states)
+    before = orjson.dumps(states["1.126235656"])
+    snapshot = copy.deepcopy(states["1.126235656"])
+    change = market_changes(parse_stream_message(resource("streaming_mcm_update.json")))[0][1]
+    after = apply_market_change(states["1.126235656"], change, change["pt"], None)
+    assert orjson.dumps(states["1.126235656"]) == before
+    assert states["1.126235656"] == snapshot
+    assert orjson.loads(orjson.dumps(after)) == after
+    assert after["runners"]["11527192"]["batb"] == [[0, 4.7, 4.33]]
+
+
+def test_an_older_change_is_stale_and_ignored() -> None:
+    state = apply_market_change(None, market([{"id": 1, "ltp": 2.0}]), 100, None)
+    assert is_stale(state, 99) and not is_stale(state, 100) and not is_stale(None, 1)
+    assert apply_market_change(state, market([{"id": 1, "ltp": 3.0}]), 99, None) is state
+
+
+def test_market_changes_carry_the_message_envelope() -> None:
+    message = parse_stream_message(resource("streaming_mcm_RESUB_DELTA.json"))
+    changes = market_changes(message)
+    assert len(changes) == 43
+    market_id, change = changes[0]
+    assert market_id == "1.128076835" == change["id"]
+    assert (change["pt"], change["ct"], change["clk"]) == (1478348005395, "RESUB_DELTA",
+                                                           "AAAAAAAA")
+
+
+# --- canonical output -----------------------------------------------------------------------
+
+
+def test_sub_image_translates_best_back_as_odds() -> None:
+    states: dict[str, Any] = {}
+    outputs = translate(resource("streaming_mcm_SUB_IMAGE.json"), states)
+    assert [o["type"] for o in outputs] == ["odds_change"]
+    odds_change = outputs[0]
+    check_contract(odds_change)
+    assert (odds_change["event_id"], odds_change["producer"], odds_change["ts"]) == (
+        "bf:event:27890558", BETFAIR_PRODUCER, 1471370159007)
+    market_ = odds_change["markets"][0]
+    assert (market_["id"], market_["specifiers"], market_["status"]) == (
+        "1.126235656", "", "active")
+    assert (market_["in_play"], market_["bet_delay"], market_["number_of_winners"]) == (
+        False, 0, 1)
+    outcomes = {o["id"]: o for o in market_["outcomes"]}
+    assert outcomes["11131804"] == {"id": "11131804", "active": True, "odds": 2.54,
+                                    "back": [[2.54, 7.95]], "lay": [[2.72, 8.8]],
+                                    "traded_volume": 0}
+    assert outcomes["11530194"]["lay"] == [] and outcomes["11530194"]["odds"] == 46
+
+
+def test_update_moves_one_price() -> None:
+    states: dict[str, Any] = {}
+    translate(resource("streaming_mcm_SUB_IMAGE.json"), states)
+    outputs = translate(resource("streaming_mcm_update.json"), states)
+    check_contract(outputs[0])
+    outcomes = {o["id"]: o for o in outputs[0]["markets"][0]["outcomes"]}
+    assert outcomes["11527192"]["odds"] == 4.7 and outcomes["11527192"]["back"] == [[4.7, 4.33]]
+    assert outputs[0]["ts"] == 1471370160471
+
+
+def test_update_with_definition_suspends_without_prices() -> None:
+    outputs = translate(resource("streaming_mcm_UPDATE_md.json"), {})
+    check_contract(outputs[0])
+    market_ = outputs[0]["markets"][0]
+    assert (market_["status"], market_["in_play"], market_["bet_delay"]) == (
+        "suspended", True, 5)
+    assert [o["id"] for o in market_["outcomes"]] == ["4520808", "7431682"]
+    assert all(not o["active"] and "odds" not in o for o in market_["outcomes"])
+
+
+def test_resub_delta_emits_only_markets_with_a_definition() -> None:
+    states: dict[str, Any] = {}
+    outputs = translate(resource("streaming_mcm_RESUB_DELTA.json"), states)
+    assert [o["markets"][0]["id"] for o in outputs] == ["1.128049357", "1.128049352"]
+    for output in outputs:
+        check_contract(output)
+    assert outputs[1]["markets"][0]["status"] == "suspended"
+    assert len(states) == 43
+    assert states["1.128076835"]["runners"]["10868956"]["batl"] == [[0, 2.74, 151.65]]
+    assert "batl" not in states["1.128076835"]["runners"]["10738672"]
+
+
+@pytest.mark.parametrize("names", [
+    ["streaming_mcm_SUB_IMAGE.json", "streaming_mcm_update.json", "streaming_mcm_HEARTBEAT.json"],
+    ["streaming_mcm_UPDATE_md.json"],
+    ["streaming_mcm_RESUB_DELTA.json"],
+])
+def test_single_message_files_match_betfairlightweight(names: list[str]) -> None:
+    listener, states = oracle(), dict[str, Any]()
+    for name in names:
+        translate(resource(name), states)
+        listener.on_data(resource(name).decode())
+        assert_same_as_oracle(listener.snap(), states)
+
+
+@pytest.mark.parametrize(("status", "expected"), [
+    ("OPEN", "active"), ("SUSPENDED", "suspended"), ("INACTIVE", "deactivated"),
+    ("CLOSED", "suspended"), ("SOMETHING_NEW", "suspended")])
+def test_market_status_mapping(status: str, expected: str) -> None:
+    state = apply_market_change(None, market(
+        [{"id": 1, "batb": [[0, 2.0, 1.0]]}], marketDefinition={**DEFINITION, "status": status}),
+        1, None)
+    outputs = to_canonical(state, 1)
+    check_contract(outputs[0])
+    assert outputs[0]["markets"][0]["status"] == expected
+    assert len(outputs) == 1
+
+
+def test_removed_runner_is_inactive_and_settles_void() -> None:
+    definition = {**DEFINITION, "status": "CLOSED", "runners": [
+        {"id": 1, "status": "WINNER"}, {"id": 2, "status": "LOSER"},
+        {"id": 3, "status": "REMOVED"}, {"id": 4, "status": "PLACED"},
+        {"id": 5, "status": "HIDDEN"}]}
+    rc = [{"id": 3, "batb": [[0, 5.0, 2.0]]}]
+    state = apply_market_change(None, market(rc, marketDefinition=definition), 7, None)
+    odds_change, settlement = to_canonical(state, 7)
+    for message in (odds_change, settlement):
+        check_contract(message)
+    assert odds_change["markets"][0]["status"] == "suspended"
+    removed = odds_change["markets"][0]["outcomes"][2]
+    assert (removed["id"], removed["active"], removed["odds"]) == ("3", False, 5.0)
+    assert settlement["certainty"] == 2 and settlement["ts"] == 7
+    assert settlement["markets"][0]["outcomes"] == [
+        {"id": "1", "result": "won"}, {"id": "2", "result": "lost"},
+        {"id": "3", "result": "lost", "void_factor": 1.0}, {"id": "4", "result": "won"},
+        {"id": "5", "result": "undecided"}]
+
+
+def test_zero_winners_and_no_trade_are_left_out() -> None:
+    definition = {**DEFINITION, "numberOfWinners": 0}
+    state = apply_market_change(None, market([{"id": 1, "ltp": 0, "tv": 0}],
+                                              marketDefinition=definition), 1, None)
+    odds_change = to_canonical(state, 1)[0]
+    check_contract(odds_change)
+    assert "number_of_winners" not in odds_change["markets"][0]
+    assert "last_traded" not in odds_change["markets"][0]["outcomes"][0]
+
+
+def test_a_market_over_the_outcome_cap_is_an_adapter_error() -> None:
+    rc = [{"id": selection, "ltp": 2.0} for selection in range(501)]
+    state = apply_market_change(None, market(rc, marketDefinition=DEFINITION), 1, None)
+    with pytest.raises(AdapterError, match="more than 500 runners"):
+        to_canonical(state, 1)
+
+
+def test_no_definition_no_output() -> None:
+    state = apply_market_change(None, market([{"id": 1, "atb": [[2.0, 1.0]]}]), 1, None)
+    assert to_canonical(state, 1) == []
+
+
+def test_handicap_runners_are_separate_outcomes() -> None:
+    definition = {**DEFINITION, "runners": [{"id": 1, "hc": -1.5, "status": "ACTIVE"},
+                                            {"id": 1, "hc": 1.5, "status": "ACTIVE"}]}
+    rc = [{"id": 1, "hc": -1.5, "atb": [[1.9, 3.0]]}, {"id": 1, "hc": 1.5, "atb": [[2.1, 4.0]]}]
+    state = apply_market_change(None, market(rc, marketDefinition=definition), 1, None)
+    outcomes = to_canonical(state, 1)[0]["markets"][0]["outcomes"]
+    assert [(o["id"], o["odds"]) for o in outcomes] == [("1:-1.5", 1.9), ("1:1.5", 2.1)]
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    (None, "empty record"),
+    (b"{not json", "malformed JSON"),
+    (b"[]", "not a JSON object"),
+    (b'{"op":"ocm","pt":1}', "is not 'mcm'"),
+    (b'{"op":"mcm"}', "pt is not an integer"),
+    (b'{"op":"mcm","pt":1,"ct":"RESYNC"}', "unknown change type"),
+    (b'{"op":"mcm","pt":1,"mc":{}}', "mc is not a list"),
+    (b'{"op":"mcm","pt":1,"mc":[{"id":1}]}', "mc[0].id is not a market id"),
+    (b'{"op":"mcm","pt":1,"mc":[{"id":"1.2","rc":[{"id":"7"}]}]}', "rc[0].id"),
+    (b'{"op":"mcm","pt":1,"mc":[{"id":"1.2","rc":[{"id":7,"atb":[[2.0]]}]}]}', "atb has"),
+    (b'{"op":"mcm","pt":1,"mc":[{"id":"1.2","rc":[{"id":7,"atb":[[2.0,-1]]}]}]}', "below 0"),
+    (b'{"op":"mcm","pt":1,"mc":[{"id":"1.2","rc":[{"id":7,"batb":[[0.5,2,1]]}]}]}', "level"),
+    (b'{"op":"mcm","pt":1,"mc":[{"id":"1.2","rc":[{"id":7,"atl":[[-2,1]]}]}]}', "price is below"),
+    (b'{"op":"mcm","pt":1,"mc":[{"id":"1.2","rc":[{"id":7,"ltp":true}]}]}', "not a number"),
+    (b'{"op":"mcm","pt":1,"mc":[{"id":"1.2","marketDefinition":{"eventId":"a b"}}]}',
+     "not a plain id"),
+    (b'{"op":"mcm","pt":1,"mc":[{"id":"1.2","marketDefinition":{"runners":[{}]}}]}',
+     "runners[0].id"),
+])
+def test_malformed_records_raise_adapter_error(raw: bytes | None, reason: str) -> None:
+    with pytest.raises(AdapterError) as caught:
+        parse_stream_message(raw)
+    assert reason in caught.value.reason
+
+
+# --- the recorded race against betfairlightweight -----------------------------------------
+
+
+def test_recorded_race_matches_betfairlightweight_after_every_line() -> None:
+    lines = RECORDED.read_bytes().splitlines()
+    processed = json.loads((RESOURCES / f"{RECORDED.name}-processed.json").read_text())
+    assert len(lines) == len(processed) == 480
+    listener, states = oracle(), dict[str, Any]()
+    outputs: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    for line, expected in zip(lines, processed, strict=True):
+        outputs = translate(line, states)
+        listener.on_data(line.decode())
+        books = listener.snap()
+        assert_same_as_oracle(books, states)
+        assert_same_as_oracle([expected], states)
+        for message in outputs:
+            check_contract(message)
+    assert time.perf_counter() - started < 10
+    settlement = outputs[-1]
+    assert settlement["type"] == "bet_settlement"
+    results = {o["id"]: (o["result"], o.get("void_factor")) for o in
+               settlement["markets"][0]["outcomes"]}
+    assert results["12115648"] == ("won", None)
+    assert results["10299545"] == ("lost", None)
+    assert results["11198538"] == results["9606433"] == ("lost", 1.0)
+    final = outputs[0]["markets"][0]
+    assert final["status"] == "suspended" and final["in_play"] is True
+    assert all(not o["active"] for o in final["outcomes"])
+
+
+# --- property tests -----------------------------------------------------------------------
+
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PRICES = st.sampled_from([1.01, 1.5, 2, 2.0, 2.02, 3.45, 10, 1000])
+SIZES = st.sampled_from([0, 0.0, 1.5, 2, 10.25, 300])
+SELECTIONS = st.sampled_from([(11, 0), (12, 0), (13, -1.5), (13, 1.5)])
+PRICE_ENTRIES = st.lists(st.tuples(PRICES, SIZES).map(list), max_size=4)
+LEVEL_ENTRIES = st.lists(st.tuples(st.integers(0, 3), PRICES | st.just(0), SIZES).map(list),
+                         max_size=4)
+RUNNER_STATUSES = st.sampled_from(["ACTIVE", "REMOVED", "WINNER", "LOSER", "PLACED"])
+
+
+@st.composite
+def runner_changes(draw: st.DrawFn) -> dict[str, Any]:
+    selection, hc = draw(SELECTIONS)
+    change: dict[str, Any] = {"id": selection}
+    if hc or draw(st.booleans()):
+        change["hc"] = hc
+    for name in ("atb", "atl", "trd"):
+        if draw(st.booleans()):
+            change[name] = draw(PRICE_ENTRIES)
+    for name in ("batb", "batl", "bdatb", "bdatl"):
+        if draw(st.integers(0, 3)) == 0:
+            change[name] = draw(LEVEL_ENTRIES)
+    for name in ("ltp", "tv", "spn", "spf"):
+        if draw(st.integers(0, 2)) == 0:
+            change[name] = draw(PRICES | st.just(0))
+    return change
+
+
+@st.composite
+def definitions(draw: st.DrawFn) -> dict[str, Any]:
+    runners = []
+    for selection, hc in draw(st.lists(SELECTIONS, max_size=4, unique=True)):
+        runner: dict[str, Any] = {"id": selection}
+        if hc:
+            runner["hc"] = hc
+        if draw(st.integers(0, 5)):
+            runner["status"] = draw(RUNNER_STATUSES)
+        for name, values in (("adjustmentFactor", PRICES), ("bsp", PRICES),
+                             ("removalDate", st.just("2017-06-14T07:00:50.000Z"))):
+            if draw(st.booleans()):
+                runner[name] = draw(values)
+        runners.append(runner)
+    return {"status": draw(st.sampled_from(["INACTIVE", "OPEN", "SUSPENDED", "CLOSED"])),
+            "inPlay": draw(st.booleans()), "betDelay": draw(st.integers(0, 5)),
+            "numberOfWinners": draw(st.integers(1, 3)), "eventId": "3001",
+            "version": draw(st.integers(1, 10)), "runners": runners}
+
+
+@st.composite
+def streams(draw: st.DrawFn) -> list[dict[str, Any]]:
+    messages, pt = [], 1_000
+    for _ in range(draw(st.integers(1, 12))):
+        pt += draw(st.integers(0, 50))
+        change_type = draw(st.sampled_from([None, None, None, "RESUB_DELTA", "SUB_IMAGE",
+                                            "HEARTBEAT"]))
+        message: dict[str, Any] = {"op": "mcm", "pt": pt, "clk": str(pt)}
+        if change_type:
+            message["ct"] = change_type
+        if change_type != "HEARTBEAT":
+            message["mc"] = []
+            for market_id in draw(st.lists(st.sampled_from(["1.1", "1.2"]), max_size=2)):
+                change: dict[str, Any] = {"id": market_id}
+                if change_type == "SUB_IMAGE" or draw(st.integers(0, 5)) == 0:
+                    change["img"] = True
+                if draw(st.integers(0, 2)) == 0:
+                    change["marketDefinition"] = draw(definitions())
+                if draw(st.integers(0, 3)) == 0:
+                    change["tv"] = draw(SIZES)
+                change["rc"] = draw(st.lists(runner_changes(), max_size=4))
+                message["mc"].append(change)
+        messages.append(message)
+    return messages
+
+
+@FUZZ
+@given(streams())
+def test_random_streams_match_betfairlightweight(messages: list[dict[str, Any]]) -> None:
+    listener, states = oracle(), dict[str, Any]()
+    for message in messages:
+        raw = orjson.dumps(message)
+        for output in translate(raw, states):
+            check_contract(output)
+        listener.on_data(raw.decode())
+        assert_same_as_oracle(listener.snap(), states)
+
+
+def pipeline(raw: bytes) -> None:
+    """Translate a record or raise AdapterError; whatever comes out meets the contract."""
+    states: dict[str, Any] = {}
+    for line in (resource("streaming_mcm_SUB_IMAGE.json"), raw):
+        try:
+            outputs = translate(line, states)
+        except AdapterError as exc:
+            assert exc.reason
+            continue
+        for output in outputs:
+            check_contract(output)
+
+
+@FUZZ
+@given(st.binary(max_size=2000))
+def test_arbitrary_bytes_translate_or_raise_adapter_error(raw: bytes) -> None:
+    pipeline(raw)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                max_size=3),
+    max_leaves=6,
+)
+VALID_MESSAGES = [json.loads(resource(name)) for name in (
+    "streaming_mcm_SUB_IMAGE.json", "streaming_mcm_update.json", "streaming_mcm_UPDATE_md.json",
+    "streaming_mcm_HEARTBEAT.json")] + [json.loads(RECORDED.read_bytes().splitlines()[-1])]
+
+
+def _containers(node: Any) -> list[Any]:
+    found = [node] if isinstance(node, dict | list) and node else []
+    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+    for child in children:
+        found.extend(_containers(child))
+    return found
+
+
+@FUZZ
+@given(st.sampled_from(range(len(VALID_MESSAGES))), st.data())
+def test_mutated_messages_translate_or_raise_adapter_error(index: int, data: st.DataObject) -> None:
+    message = copy.deepcopy(VALID_MESSAGES[index])
+    for _ in range(data.draw(st.integers(1, 4))):
+        containers = _containers(message)
+        target = data.draw(st.sampled_from(containers))
+        keys = list(target) if isinstance(target, dict) else list(range(len(target)))
+        key = data.draw(st.sampled_from(keys))
+        if data.draw(st.booleans()):
+            target[key] = data.draw(JSON_VALUES)
+        elif isinstance(target, dict):
+            del target[key]
+        else:
+            target.pop(key)
+    pipeline(orjson.dumps(message))
+
+
+def _paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(
+        node, list) else ()
+    found = []
+    for key, child in children:
+        found.append((*path, key))
+        found.extend(_paths(child, (*path, key)))
+    return found
+
+
+@pytest.mark.parametrize("replacement", [None, "x", -1, 1.5, True, [], {}, "DELETE"])
+def test_every_field_replaced_or_deleted_translates_or_raises(replacement: Any) -> None:
+    for original in VALID_MESSAGES:
+        for path in _paths(original):
+            message = copy.deepcopy(original)
+            parent = message
+            for key in path[:-1]:
+                parent = parent[key]
+            if replacement == "DELETE":
+                del parent[path[-1]]
+            else:
+                parent[path[-1]] = copy.deepcopy(replacement)
+            pipeline(orjson.dumps(message))
