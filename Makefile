@@ -42,9 +42,10 @@ integration: venv up
 	$(BIN)/pytest tests/integration
 
 test: venv up
+	scripts/k8s-tools.sh
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest tests
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools data .pytest_cache .mypy_cache .ruff_cache

@@ -61,6 +61,16 @@ class TableReader:
 READER = TableReader()
 
 
+class Progress:
+    """When the agent last finished a batch, or was seen with nothing to do (monotonic)."""
+
+    last_batch_at = time.monotonic()
+    last_idle_at = time.monotonic()
+
+
+PROGRESS = Progress()
+
+
 def public_market(snapshot: Snapshot) -> Snapshot:
     """Return the snapshot as published, without the worker's bookkeeping."""
     return {k: v for k, v in snapshot.items() if k not in PRIVATE_MARKET_FIELDS}
@@ -159,6 +169,7 @@ async def process(events: Sequence[Event]) -> BatchPlan[Event]:
     store(plan)
     count(plan)
     metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+    PROGRESS.last_batch_at = time.monotonic()
     return plan
 
 

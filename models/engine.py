@@ -144,7 +144,7 @@ class Planner(Generic[Source]):
             self.plan.settlements.append(Record(source, key, _settlement_record(
                 message, snapshot, base)))
         event = self._event(source, snapshot["event_id"])
-        tracked, changed = ev.track_market(event, key, snapshot["status"], message["ts"])
+        tracked, changed = ev.track_market(event, key, snapshot["status"], snapshot["updated_ts"])
         if changed:
             self._put_event(source, tracked, True)
 

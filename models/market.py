@@ -290,5 +290,9 @@ def apply_producer_health(current: Snapshot, down: bool) -> Applied:
     """Suspend (down) or restore (up) a market because of its producer's health."""
     if bool(current.get("producer_down")) == down:
         return IGNORED
+    candidate = {**current, "producer_down": down}
+    if effective_status(candidate) == current["status"]:
+        # A settled or suspended market looks the same: store the flag, publish nothing.
+        return Applied(Verdict.UNCHANGED, candidate)
     # Health is not a feed message: it must not move the market's stale mark.
-    return finish(current, {**current, "producer_down": down}, current["ts"])
+    return finish(current, candidate, current["ts"])

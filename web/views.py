@@ -9,21 +9,16 @@ from faust.web import Request, Response, View
 from app.faust_app import app
 from tables import state
 from web.readmodel import event_view
+from web.routing import error, routed
 
 MAX_ID_LENGTH = 100
-
-
-def error(web: Any, status: int, code: str, message: str) -> Response:
-    """Return the platform's JSON error shape."""
-    response: Response = web.json({"error": {"code": code, "message": message}}, status=status)
-    return response
 
 
 @app.page("/events/{event_id}")
 class EventView(View):
     """One event with all its markets and outcomes."""
 
-    @app.table_route(table=state.events, match_info="event_id")
+    @routed(state.events, match_info="event_id")
     async def get(self: View, request: Request, **kwargs: Any) -> Response:
         """Return the event or a 404 JSON error."""
         event_id: str = request.match_info["event_id"]

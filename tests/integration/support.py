@@ -45,6 +45,7 @@ class Platform:
     tmp: Path
     name: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}")
     partitions: int = 8
+    extra_env: dict[str, str] = field(default_factory=dict)
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
@@ -74,6 +75,7 @@ class Platform:
             "APP_DATADIR": str(self.tmp / f"data{index}"),
             "APP_STORE": "rocksdb://",
         })
+        env.update(self.extra_env)
         return env
 
     def run_command(self, *args: str) -> str:
@@ -189,6 +191,26 @@ async def produce(topic: str, records: Iterable[tuple[bytes, bytes]]) -> int:
     return count
 
 
+class FeedProducer:
+    """One idempotent producer whose sends keep their order, for tests that interleave."""
+
+    def __init__(self) -> None:
+        self.producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, linger_ms=0, acks="all",
+                                         enable_idempotence=True)
+        self.lock = asyncio.Lock()
+
+    async def __aenter__(self) -> FeedProducer:
+        await self.producer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.producer.stop()
+
+    async def send(self, topic: str, records: Iterable[tuple[bytes, bytes]]) -> None:
+        sent = [await self.producer.send(topic, key=k, value=v) for k, v in records]
+        await asyncio.gather(*sent)
+
+
 async def partitions(topic: str) -> list[TopicPartition]:
     admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
     await admin.start()
@@ -212,8 +234,16 @@ async def end_offsets(topic: str) -> dict[int, int]:
 
 async def read_compacted(topic: str) -> dict[str, Any]:
     """Read a topic from the start to its current end; return the latest value per key."""
-    ends = await end_offsets(topic)
     latest: dict[str, Any] = {}
+    for key, value in await read_all(topic):
+        latest[key] = value
+    return latest
+
+
+async def read_all(topic: str) -> list[tuple[str, Any]]:
+    """Read a topic from the start to its current end: (key, value) in partition order."""
+    ends = await end_offsets(topic)
+    records: list[tuple[str, Any]] = []
     consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -223,15 +253,15 @@ async def read_compacted(topic: str) -> dict[str, Any]:
         remaining = {tp for tp in parts if ends[tp.partition] > 0}
         while remaining:
             batches = await consumer.getmany(timeout_ms=1000)
-            for tp, records in batches.items():
-                for record in records:
+            for tp, batch in batches.items():
+                for record in batch:
                     key = record.key.decode() if record.key else ""
-                    latest[key] = orjson.loads(record.value) if record.value else None
+                    records.append((key, orjson.loads(record.value) if record.value else None))
                     if record.offset + 1 >= ends[tp.partition]:
                         remaining.discard(tp)
     finally:
         await consumer.stop()
-    return latest
+    return records
 
 
 async def committed_offsets(group: str, topic: str) -> dict[int, int]:

@@ -1,0 +1,88 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from agents import odds
+from agents.sink import sink
+from app import topics
+from app.faust_app import app
+
+#: Liveness fails when the odds agent made no progress for this long while lag grew.
+STALL_SECONDS = 60.0
+
+
+def feed_lag() -> int:
+    """Return how many ``feed.v1`` records this worker's partitions have not read yet."""
+    consumer: Any = app.consumer
+    name = topics.feed.get_topic_name()
+    lag = 0
+    for tp in consumer.assignment():
+        if tp.topic != name:
+            continue
+        highwater = consumer.highwater(tp)
+        position = consumer._read_offset.get(tp)  # Faust keeps no public read position.
+        if highwater is not None:
+            lag += max(0, highwater - ((position + 1) if position is not None else 0))
+    return lag
+
+
+def liveness_problem() -> str | None:
+    """Return why the worker is not alive, or None."""
+    now = time.monotonic()
+    lag = feed_lag()
+    if lag == 0:
+        odds.PROGRESS.last_idle_at = now
+        return None
+    stalled = now - max(odds.PROGRESS.last_batch_at, odds.PROGRESS.last_idle_at)
+    if stalled > STALL_SECONDS:
+        return f"odds agent made no progress for {stalled:.0f}s with {lag} records waiting"
+    return None
+
+
+async def readiness_problems() -> list[str]:
+    """Return why the worker should not get traffic yet (empty when ready)."""
+    problems = []
+    if not app.consumer.assignment():
+        problems.append("no partitions assigned yet")
+    if app.in_recovery or app.rebalancing:
+        problems.append("table recovery or rebalance in progress")
+    if not await sink.ping():
+        problems.append("MySQL unreachable")
+    return problems
+
+
+@app.page("/health")
+class Health(View):
+    """Liveness: the event loop answers and the odds agent is not stuck behind lag."""
+
+    async def get(self, request: Request) -> Response:
+        problem = liveness_problem()
+        if problem:
+            return self.json({"status": "unhealthy", "reason": problem}, status=503)
+        return self.json({"status": "ok"})
+
+
+@app.page("/ready")
+class Ready(View):
+    """Readiness: partitions assigned, tables recovered, MySQL reachable."""
+
+    async def get(self, request: Request) -> Response:
+        problems = await readiness_problems()
+        if problems:
+            return self.json({"status": "not_ready", "reasons": problems}, status=503)
+        return self.json({"status": "ready"})
+
+
+@app.page("/metrics")
+class Metrics(View):
+    """Prometheus text exposition of the platform's metrics."""
+
+    async def get(self, request: Request) -> Response:
+        response: Response = self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+        return response
