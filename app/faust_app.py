@@ -29,6 +29,6 @@ app = faust.App(
     stream_buffer_maxsize=16384,
     producer_linger_ms=5,
     producer_acks=-1,
-    autodiscover=["agents", "web", "app.commands"],
+    autodiscover=["agents", "web", "app.commands", "app.cmd_replay"],
     origin="app",
 )
