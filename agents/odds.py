@@ -17,8 +17,11 @@ from app.faust_app import app, settings
 from models.engine import BatchPlan, Record, plan_batch
 from models.event import public_event
 from models.market import Snapshot
+from models.memory import partition_for
 from models.producer import producer_key
+from sinks.kafka_batch import BatchSender
 from tables import state
+from tables.io import FaustTableIO, RocksTableIO, TableIO
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,10 @@ Event = EventT[bytes]
 #: Internal bookkeeping that stays in the table and never leaves the worker.
 PRIVATE_MARKET_FIELDS = frozenset({"ts", "feed_status", "producer_down", "pre_settlement"})
 
+#: On RocksDB (every real worker) tables and outbound topics take the batched path; the
+#: memory store of unit tests uses Faust's own table and topic API.
+LEAN = settings.store == "rocksdb://"
+
 
 def now_ms() -> int:
     """Return wall-clock milliseconds."""
@@ -34,22 +41,19 @@ def now_ms() -> int:
 
 
 class TableReader:
-    """Reads the Faust tables in the partition of the record being applied."""
+    """Reads the tables in the partition of the record being applied."""
 
-    @staticmethod
-    def _get(table: Any, event: Event, key: str) -> Snapshot | None:
-        with state.event_context(event):
-            value: Snapshot | None = table.get(key)
-        return value
+    def __init__(self, io: TableIO) -> None:
+        self.io = io
 
     def market(self, source: Event, key: str) -> Snapshot | None:
-        return self._get(state.markets, source, key)
+        return self.io.get(state.markets, source.message.partition, source, key)
 
     def event(self, source: Event, event_id: str) -> Snapshot | None:
-        return self._get(state.events, source, event_id)
+        return self.io.get(state.events, source.message.partition, source, event_id)
 
     def producer(self, source: Event, key: str) -> Snapshot | None:
-        return self._get(state.producers, source, key)
+        return self.io.get(state.producers, source.message.partition, source, key)
 
     def partition(self, source: Event) -> int:
         return source.message.partition
@@ -58,7 +62,8 @@ class TableReader:
         return state.partition_items(state.markets, source.message.partition)
 
 
-READER = TableReader()
+TABLE_IO: TableIO = RocksTableIO() if LEAN else FaustTableIO()
+READER = TableReader(TABLE_IO)
 
 
 class Progress:
@@ -92,62 +97,69 @@ def dead_letter(event: Event, reason: str) -> bytes:
 
 
 class Outbox:
-    """Collects outbound sends so a batch waits for all of its acknowledgements at once."""
+    """Outbound records of one batch, sent together; ``flush`` waits for every ack."""
 
     def __init__(self) -> None:
-        self.pending: list[Awaitable[Any]] = []
+        producer = app.producer._producer if LEAN else None  # type: ignore[attr-defined]
+        self.sender = BatchSender(producer) if producer is not None else None
+        self.faust_pending: list[tuple[TopicT, bytes | None, bytes, int]] = []
 
-    async def send(self, topic: TopicT, key: str | bytes | None, value: Any,
-                   partition: int | None = None) -> None:
+    def send(self, topic: TopicT, key: str | bytes | None, value: Any, partition: int) -> None:
+        """Queue one record for an explicit partition."""
         raw_key = key.encode() if isinstance(key, str) else key
         raw_value = value if isinstance(value, bytes) else orjson.dumps(value)
-        self.pending.append(await topic.send(key=raw_key, value=raw_value, partition=partition))
+        if self.sender is not None:
+            self.sender.add(topic.get_topic_name(), partition, raw_key, raw_value)
+        else:
+            self.faust_pending.append((topic, raw_key, raw_value, partition))
 
-    async def records(self, topic: TopicT, records: Iterable[Record[Event]]) -> None:
+    def records(self, topic: TopicT, records: Iterable[Record[Event]]) -> None:
+        """Queue records in the partition of the feed record that caused them."""
         for record in records:
-            await self.send(topic, record.key, record.value, record.source.message.partition)
+            self.send(topic, record.key, record.value, record.source.message.partition)
 
-    async def flush(self) -> None:
-        if self.pending:
-            await asyncio.gather(*self.pending)
-            self.pending.clear()
+    async def flush(self) -> dict[tuple[str, int], int]:
+        """Send and wait; return the last offset written per topic partition."""
+        if self.sender is not None:
+            return await self.sender.flush()
+        sends: list[Awaitable[Any]] = [
+            await topic.send(key=key, value=value, partition=partition)
+            for topic, key, value, partition in self.faust_pending]
+        await asyncio.gather(*sends)
+        self.faust_pending.clear()
+        return {}
 
 
-async def publish(plan: BatchPlan[Event]) -> None:
-    """Send everything a batch produced and wait until the broker has it."""
-    outbox = Outbox()
+def publish(plan: BatchPlan[Event], outbox: Outbox) -> None:
+    """Queue everything a batch produced, and the changelog of what it changed."""
     for event, reason in plan.dead_letters:
         log.warning("dead-lettered %s[%s]@%s: %s", event.message.topic,
                     event.message.partition, event.message.offset, reason)
-        await outbox.send(topics.dead_letters, event.message.key, dead_letter(event, reason))
+        outbox.send(topics.dead_letters, event.message.key, dead_letter(event, reason),
+                    event.message.partition)
     for key, pending in plan.markets.items():
         if pending.publish:
-            await outbox.send(topics.markets, key, public_market(pending.state),
-                              pending.source.message.partition)
+            outbox.send(topics.markets, key, public_market(pending.state),
+                        pending.source.message.partition)
     for event_id, pending in plan.events.items():
         if pending.publish:
-            await outbox.send(topics.events, event_id, public_event(pending.state),
-                              pending.source.message.partition)
-    await outbox.records(topics.odds_changes, plan.odds_changes)
-    await outbox.records(topics.settlements, plan.settlements)
+            outbox.send(topics.events, event_id, public_event(pending.state),
+                        pending.source.message.partition)
+    outbox.records(topics.odds_changes, plan.odds_changes)
+    outbox.records(topics.settlements, plan.settlements)
     for record in plan.recovery_requests:
         log.warning("producer %s down (%s): requesting recovery %s", record.key,
                     record.value["reason"], record.value["request_id"])
-        await outbox.send(topics.recovery_requests, record.key, record.value)
+        outbox.send(topics.recovery_requests, record.key, record.value,
+                    partition_for(record.key.encode(), settings.topic_partitions))
     for status in plan.producer_status:
         # Every partition applies the producer's health to its own markets, in feed order.
         for partition in range(settings.topic_partitions):
-            await outbox.send(topics.feed, producer_key(status["producer"]), status, partition)
-    await outbox.flush()
-
-
-def store(plan: BatchPlan[Event]) -> None:
-    """Write each changed key once, in the partition of the record that changed it."""
+            outbox.send(topics.feed, producer_key(status["producer"]), status, partition)
     for table, changes in ((state.markets, plan.markets), (state.events, plan.events),
                            (state.producers, plan.producers)):
         for key, pending in changes.items():
-            with state.event_context(pending.source):
-                table[key] = pending.state
+            TABLE_IO.stage(table, pending.source, key, pending.state, outbox.sender)
 
 
 def count(plan: BatchPlan[Event]) -> None:
@@ -159,14 +171,16 @@ def count(plan: BatchPlan[Event]) -> None:
 
 
 async def process(events: Sequence[Event]) -> BatchPlan[Event]:
-    """Apply one batch: plan it, publish it, then commit it to the tables."""
+    """Apply one batch: plan it, publish it with its changelog, then write the tables."""
     started = time.perf_counter()
     plan = plan_batch(((e, e.message.key, e.message.value) for e in events), READER, now_ms,
                       int(settings.producer_timeout * 1000))
-    # Outbound first: a crash between the two re-applies the batch and re-publishes the
-    # same versions, whereas the other order could lose a publication for good.
-    await publish(plan)
-    store(plan)
+    # Outbound records and changelogs are acknowledged before the local tables change: a
+    # crash in between re-applies the batch and re-publishes the same versions, whereas the
+    # other order could lose a publication for good.
+    outbox = Outbox()
+    publish(plan, outbox)
+    TABLE_IO.apply(await outbox.flush())
     count(plan)
     metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
     PROGRESS.last_batch_at = time.monotonic()

@@ -29,6 +29,6 @@ app = faust.App(
     stream_buffer_maxsize=16384,
     producer_linger_ms=5,
     producer_acks=-1,
-    autodiscover=["agents", "web", "app.commands", "app.cmd_replay"],
+    autodiscover=["agents", "web", "app.commands", "app.cmd_replay", "app.cmd_simulate"],
     origin="app",
 )

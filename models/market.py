@@ -75,9 +75,15 @@ def remember(recent: list[str], digest: str) -> list[str]:
     return [*recent, digest][-RECENT_DIGESTS:]
 
 
-# Fields derived from others or bookkeeping: they never make a change on their own.
-_DERIVED_MARKET = frozenset({"version", "updated_ts", "ts", "margin", "outcomes"})
-_DERIVED_OUTCOME = frozenset({"implied_probability", "american", "fractional", "direction"})
+# What a change is made of. Every other field is derived or bookkeeping (a unit test
+# checks that each snapshot field is in exactly one of these groups).
+CONTENT_MARKET = ("event_id", "market_id", "specifiers", "status", "feed_status", "producer",
+                  "producer_down", "settlement", "cancel", "pre_settlement", "in_play",
+                  "bet_delay", "number_of_winners")
+CONTENT_OUTCOME = ("id", "odds", "active", "probability", "result", "void_factor",
+                   "dead_heat_factor", "back", "lay", "last_traded", "traded_volume")
+DERIVED_MARKET = frozenset({"version", "updated_ts", "ts", "margin", "outcomes"})
+DERIVED_OUTCOME = frozenset({"implied_probability", "american", "fractional", "direction"})
 
 
 def market_key(event_id: str, market_id: str, specifiers: str) -> str:
@@ -98,12 +104,24 @@ def effective_status(snapshot: Snapshot) -> str:
 
 
 def _content(snapshot: Snapshot) -> tuple[Any, ...]:
-    market = tuple(sorted((k, repr(v)) for k, v in snapshot.items() if k not in _DERIVED_MARKET))
-    outcomes = tuple(
-        tuple(sorted((k, repr(v)) for k, v in o.items() if k not in _DERIVED_OUTCOME))
-        for o in snapshot["outcomes"]
-    )
-    return market, outcomes
+    get = snapshot.get
+    return (tuple([get(k) for k in CONTENT_MARKET]),
+            tuple([tuple([o.get(k) for k in CONTENT_OUTCOME]) for o in snapshot["outcomes"]]))
+
+
+def _same_prices(feed_outcomes: list[dict[str, Any]], held: list[Snapshot]) -> bool | None:
+    """Compare plain feed outcomes with the ones held; None when that cannot tell."""
+    if any(len(new) > 4 for new in feed_outcomes) or any("back" in old for old in held):
+        return None  # exchange fields: leave it to the full comparison
+    if len(feed_outcomes) != len(held):
+        return False
+    for new, old in zip(feed_outcomes, held, strict=True):
+        odds = new.get("odds")
+        if (new["id"] != old["id"] or odds != old["odds"]
+                or new.get("probability") != old["probability"]
+                or (bool(new.get("active", True)) and odds is not None) != old["active"]):
+            return False
+    return True
 
 
 def _price_fields(outcome: Snapshot, previous_odds: float | None) -> Snapshot:
@@ -129,11 +147,12 @@ def _changes(old: Snapshot | None, new: Snapshot) -> tuple[Change, ...]:
     return tuple(found)
 
 
-def finish(current: Snapshot | None, candidate: Snapshot, ts: int) -> Applied:
+def finish(current: Snapshot | None, candidate: Snapshot, ts: int,
+           known_changed: bool = False) -> Applied:
     """Derive status, margin and version for ``candidate``; decide what it changed."""
     candidate["status"] = effective_status(candidate)
     newest = ts if current is None else max(ts, current["ts"])
-    if current is not None and _content(candidate) == _content(current):
+    if current is not None and not known_changed and _content(candidate) == _content(current):
         if newest == current["ts"]:
             return IGNORED
         # Same content, newer message: keep its ts for stale checks, publish nothing.
@@ -175,6 +194,19 @@ def apply_odds_change(
     """Apply one market of an ``odds_change``: prices always, status unless terminal."""
     if (rejected := admit(current, ts)) is not None:
         return rejected
+    changed = False
+    if current is not None and len(feed_market) <= 4 and "in_play" not in current:
+        same = _same_prices(feed_market["outcomes"], current["outcomes"])
+        if same is not None:
+            same = (same and producer == current["producer"]
+                    and feed_market.get("status", MarketStatus.ACTIVE) == current["feed_status"]
+                    and producer_down == current["producer_down"])
+            if same:
+                # The common no-op: nothing a consumer sees changed (checked without copying).
+                if ts <= current["ts"]:
+                    return IGNORED
+                return Applied(Verdict.UNCHANGED, {**current, "ts": ts})
+            changed = True
     base = current or new_market(event_id, feed_market["id"], feed_market["specifiers"], producer)
     previous = {o["id"]: o for o in base["outcomes"]}
     outcomes = []
@@ -197,7 +229,7 @@ def apply_odds_change(
     for name in MARKET_FEED_FIELDS:
         if name in feed_market:
             candidate[name] = feed_market[name]
-    return finish(current, candidate, ts)
+    return finish(current, candidate, ts, known_changed=changed)
 
 
 def apply_bet_stop(current: Snapshot, ts: int, market_status: str) -> Applied:

@@ -32,14 +32,16 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 
-"$BIN/faust" -A app generate --events "${DEMO_EVENTS:-20}" --rate "${DEMO_RATE:-20}" \
-  >"$LOG_DIR/generator.log" 2>&1 &
+# Event ids start at the current time in ms, so a rerun never collides with settled events.
+FIRST_ID=$(date +%s%3N)
+"$BIN/faust" -A app simulate --events "${DEMO_EVENTS:-20}" --first-id "$FIRST_ID" \
+  >"$LOG_DIR/simulator.log" 2>&1 &
 pids+=($!)
 
 cat <<MSG
-[run] live odds are being generated for events sr:match:1000 .. sr:match:$((1000 + ${DEMO_EVENTS:-20} - 1))
-[run] read them at:  http://$WEB_HOST:$WEB_PORT/events/sr:match:1000
-[run] Ctrl-C stops the worker and the generator (services stay up; 'make down' stops them)
+[run] a live-match simulator is feeding ${DEMO_EVENTS:-20} football matches (log: $LOG_DIR/simulator.log)
+[run] read live odds at:  http://$WEB_HOST:$WEB_PORT/events/sr:match:$FIRST_ID
+[run] Ctrl-C stops the worker and the simulator (services stay up; 'make down' stops them)
 MSG
 wait -n "${pids[@]}"
 echo "[run] a process exited; see $LOG_DIR" >&2

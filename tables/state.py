@@ -43,6 +43,7 @@ events = _table("events", "Latest state of each event, by event id.")
 producers = _table("producers", "Producer health, at home and per partition.")
 
 TABLES = (markets, events, producers)
+BY_NAME = {table.name: table for table in TABLES}
 
 
 @contextmanager

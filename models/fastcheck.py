@@ -1,0 +1,131 @@
+"""A hand-written check of ``odds_change`` equal to its JSON Schema, for the hot path.
+
+``models/schemas/odds_change.json`` stays the contract; a property test holds this check to
+exactly the same verdicts as the schema on generated and mutated messages.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+EVENT_ID = re.compile(r"[a-z0-9_]+:[a-z0-9_]+:[A-Za-z0-9_.-]+")
+MARKET_STATUS = frozenset({"active", "suspended", "deactivated", "handed_over", "settled",
+                           "cancelled"})
+EVENT_STATUS = frozenset({"not_started", "live", "suspended", "ended", "closed", "cancelled",
+                          "delayed", "interrupted", "postponed", "abandoned"})
+
+
+class Invalid(ValueError):
+    """The message breaks the contract; the text says where."""
+
+
+def _int(value: Any) -> bool:
+    return type(value) is int
+
+
+def _number(value: Any) -> bool:
+    return type(value) is float or type(value) is int
+
+
+def _ascii_id(value: Any, longest: int) -> bool:
+    return (type(value) is str and 0 < len(value) <= longest and value.isascii()
+            and value.isprintable() and " " not in value)
+
+
+def _check_levels(levels: Any, where: str) -> None:
+    if type(levels) is not list or len(levels) > 3:
+        raise Invalid(f"{where} must be a list of at most 3 levels")
+    for level in levels:
+        if (type(level) is not list or len(level) != 2
+                or not all(_number(x) and x >= 0 for x in level)):
+            raise Invalid(f"{where} levels must be [price, size] pairs of numbers >= 0")
+
+
+def _check_outcome(outcome: Any, where: str) -> None:
+    if type(outcome) is not dict or "id" not in outcome:
+        raise Invalid(f"{where} must be an object with an id")
+    if not _ascii_id(outcome["id"], 128):
+        raise Invalid(f"{where}.id must be 1-128 printable ASCII characters")
+    for name in ("odds", "last_traded"):
+        if name in outcome:
+            value = outcome[name]
+            if not (_number(value) and 1.0 < value <= 10000):
+                raise Invalid(f"{where}.{name} must be a number > 1 and <= 10000")
+    if "active" in outcome and type(outcome["active"]) is not bool:
+        raise Invalid(f"{where}.active must be a boolean")
+    if "probability" in outcome:
+        value = outcome["probability"]
+        if not (_number(value) and 0 <= value <= 1):
+            raise Invalid(f"{where}.probability must be a number from 0 to 1")
+    if "traded_volume" in outcome:
+        value = outcome["traded_volume"]
+        if not (_number(value) and value >= 0):
+            raise Invalid(f"{where}.traded_volume must be a number >= 0")
+    for name in ("back", "lay"):
+        if name in outcome:
+            _check_levels(outcome[name], f"{where}.{name}")
+
+
+def _check_market(market: Any, where: str) -> None:
+    if type(market) is not dict or "id" not in market or "outcomes" not in market:
+        raise Invalid(f"{where} must be an object with id and outcomes")
+    if not _ascii_id(market["id"], 64):
+        raise Invalid(f"{where}.id must be 1-64 printable ASCII characters")
+    if "specifiers" in market and not (type(market["specifiers"]) is str
+                                       and len(market["specifiers"]) <= 255):
+        raise Invalid(f"{where}.specifiers must be a string of at most 255 characters")
+    if "status" in market and market["status"] not in MARKET_STATUS:
+        raise Invalid(f"{where}.status must be one of {sorted(MARKET_STATUS)}")
+    if "in_play" in market and type(market["in_play"]) is not bool:
+        raise Invalid(f"{where}.in_play must be a boolean")
+    if "bet_delay" in market and not (_int(market["bet_delay"]) and market["bet_delay"] >= 0):
+        raise Invalid(f"{where}.bet_delay must be an integer >= 0")
+    if "number_of_winners" in market and not (_int(market["number_of_winners"])
+                                              and market["number_of_winners"] >= 1):
+        raise Invalid(f"{where}.number_of_winners must be an integer >= 1")
+    outcomes = market["outcomes"]
+    if type(outcomes) is not list or len(outcomes) > 500:
+        raise Invalid(f"{where}.outcomes must be a list of at most 500")
+    for i, outcome in enumerate(outcomes):
+        _check_outcome(outcome, f"{where}.outcomes[{i}]")
+
+
+def _check_status(status: Any) -> None:
+    if type(status) is not dict or status.get("status") not in EVENT_STATUS:
+        raise Invalid(f"sport_event_status.status must be one of {sorted(EVENT_STATUS)}")
+    if "match_status" in status and not _int(status["match_status"]):
+        raise Invalid("sport_event_status.match_status must be an integer")
+    for name in ("home_score", "away_score"):
+        if name in status and not (_number(status[name]) and 0 <= status[name] <= 100000):
+            raise Invalid(f"sport_event_status.{name} must be a number from 0 to 100000")
+    if "clock" in status and not (type(status["clock"]) is str and len(status["clock"]) <= 20):
+        raise Invalid("sport_event_status.clock must be a string of at most 20 characters")
+
+
+def check_odds_change(message: dict[str, Any]) -> None:
+    """Raise ``Invalid`` unless ``message`` satisfies ``odds_change.json``."""
+    for name in ("event_id", "producer", "ts", "markets"):
+        if name not in message:
+            raise Invalid(f"'{name}' is a required property")
+    event_id = message["event_id"]
+    if not (type(event_id) is str and 3 <= len(event_id) <= 100
+            and EVENT_ID.fullmatch(event_id)):
+        raise Invalid("event_id must be a URN such as sr:match:123")
+    if not (_int(message["producer"]) and 0 <= message["producer"] <= 1000):
+        raise Invalid("producer must be an integer from 0 to 1000")
+    if not (_int(message["ts"]) and 0 <= message["ts"] <= 9999999999999):
+        raise Invalid("ts must be an integer of milliseconds")
+    if "request_id" in message and not (_int(message["request_id"])
+                                        and message["request_id"] >= 0):
+        raise Invalid("request_id must be an integer >= 0")
+    for name in ("betting_status", "betstop_reason"):
+        if name in message and not (type(message[name]) is str and len(message[name]) <= 100):
+            raise Invalid(f"{name} must be a string of at most 100 characters")
+    if "sport_event_status" in message:
+        _check_status(message["sport_event_status"])
+    markets = message["markets"]
+    if type(markets) is not list or len(markets) > 2000:
+        raise Invalid("markets must be a list of at most 2000")
+    for i, market in enumerate(markets):
+        _check_market(market, f"markets[{i}]")
