@@ -21,7 +21,8 @@ class Invalid(ValueError):
 
 
 def _int(value: Any) -> bool:
-    return type(value) is int
+    # JSON Schema counts 2.0 as an integer; ``decode`` turns such values into ints.
+    return type(value) is int or (type(value) is float and value.is_integer())
 
 
 def _number(value: Any) -> bool:
@@ -75,7 +76,8 @@ def _check_market(market: Any, where: str) -> None:
     if "specifiers" in market and not (type(market["specifiers"]) is str
                                        and len(market["specifiers"]) <= 255):
         raise Invalid(f"{where}.specifiers must be a string of at most 255 characters")
-    if "status" in market and market["status"] not in MARKET_STATUS:
+    if "status" in market and not (type(market["status"]) is str
+                                   and market["status"] in MARKET_STATUS):
         raise Invalid(f"{where}.status must be one of {sorted(MARKET_STATUS)}")
     if "in_play" in market and type(market["in_play"]) is not bool:
         raise Invalid(f"{where}.in_play must be a boolean")
@@ -92,7 +94,8 @@ def _check_market(market: Any, where: str) -> None:
 
 
 def _check_status(status: Any) -> None:
-    if type(status) is not dict or status.get("status") not in EVENT_STATUS:
+    if (type(status) is not dict or type(status.get("status")) is not str
+            or status["status"] not in EVENT_STATUS):
         raise Invalid(f"sport_event_status.status must be one of {sorted(EVENT_STATUS)}")
     if "match_status" in status and not _int(status["match_status"]):
         raise Invalid("sport_event_status.match_status must be an integer")

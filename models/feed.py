@@ -80,6 +80,9 @@ def decode(raw: bytes | None) -> dict[str, Any]:
         raise FeedError(f"{message_type} breaks the contract: {exc.message}") from None
     except Invalid as exc:
         raise FeedError(f"{message_type} breaks the contract: {exc}") from None
+    for name in ("producer", "ts", "request_id"):
+        if type(message.get(name)) is float:  # 5.0 is an integer to JSON Schema
+            message[name] = int(message[name])
     for market in message.get("markets", ()):
         market["specifiers"] = canonical_specifiers(market.get("specifiers", ""))
         if len(market["specifiers"]) > MAX_SPECIFIERS:
