@@ -72,6 +72,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name) or choices[0]
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def _secret(env: Mapping[str, str], name: str, default: str) -> str:
     """Read a secret from ``NAME`` or from the file named by ``NAME_FILE``."""
     path = env.get(f"{name}_FILE")
@@ -102,6 +109,7 @@ class Settings:
     sink_batch_size: int
     sink_within: float
     producer_timeout: float
+    event_loop: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -131,6 +139,7 @@ class Settings:
             sink_batch_size=_int(env, "SINK_BATCH_SIZE", 2000, minimum=1),
             sink_within=_float(env, "SINK_WITHIN", 0.2),
             producer_timeout=_float(env, "PRODUCER_TIMEOUT", 20.0),
+            event_loop=_choice(env, "EVENT_LOOP", ("uvloop", "asyncio")),
         )
 
     def topic(self, name: str) -> str:

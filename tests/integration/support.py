@@ -74,6 +74,7 @@ class Platform:
             "WEB_HOST": "127.0.0.1",
             "APP_DATADIR": str(self.tmp / f"data{index}"),
             "APP_STORE": "rocksdb://",
+            "EVENT_LOOP": "uvloop",
         })
         env.update(self.extra_env)
         return env
