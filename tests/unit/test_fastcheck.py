@@ -37,9 +37,10 @@ def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 def outcome(draw: st.DrawFn) -> Any:
     if draw(st.integers(0, 30)) == 0:
         return draw(weird)
-    fields = {"id": draw(mostly(st.sampled_from(["1", "2", "ok~"]), ids)), "odds": draw(maybe(mostly(
-        st.floats(1.01, 50, allow_nan=False), edges, st.floats(-5, 20_000, allow_nan=False),
-        weird))),
+    odds = mostly(st.floats(1.01, 50, allow_nan=False), edges,
+                  st.floats(-5, 20_000, allow_nan=False), weird)
+    fields = {"id": draw(mostly(st.sampled_from(["1", "2", "ok~"]), ids)),
+              "odds": draw(maybe(odds)),
         "active": draw(maybe(mostly(st.booleans(), weird))),
         "probability": draw(maybe(mostly(st.floats(0, 1, allow_nan=False), edges, weird))),
         "back": draw(maybe(levels)), "lay": draw(maybe(levels)),
@@ -52,8 +53,9 @@ def outcome(draw: st.DrawFn) -> Any:
 def market(draw: st.DrawFn) -> Any:
     if draw(st.integers(0, 30)) == 0:
         return draw(weird)
-    fields = {"id": draw(mostly(st.sampled_from(["1", "18"]), ids)), "specifiers": draw(maybe(mostly(
-        st.text(max_size=3), st.just("x" * 255), st.just("x" * 256), weird))),
+    specifiers = mostly(st.text(max_size=3), st.just("x" * 255), st.just("x" * 256), weird)
+    fields = {"id": draw(mostly(st.sampled_from(["1", "18"]), ids)),
+              "specifiers": draw(maybe(specifiers)),
               "status": draw(maybe(mostly(st.sampled_from(["active", "suspended"]),
                                           st.just("open"), weird))),
               "in_play": draw(maybe(mostly(st.booleans(), weird))),
