@@ -12,6 +12,7 @@ import orjson
 from faust.streams import Stream
 from faust.types import EventT, StreamT, TopicT
 
+from agents.deadletter import dead_letter
 from app import metrics, topics
 from app.faust_app import app, settings
 from models.engine import BatchPlan, Record, plan_batch
@@ -81,21 +82,6 @@ def public_market(snapshot: Snapshot) -> Snapshot:
     return {k: v for k, v in snapshot.items() if k not in PRIVATE_MARKET_FIELDS}
 
 
-def dead_letter(event: Event, reason: str) -> bytes:
-    """Encode the ``feed.dlq.v1`` value for a record that was rejected."""
-    message = event.message
-    raw: bytes = message.value or b""
-    return orjson.dumps({
-        "reason": reason,
-        "source": {"topic": message.topic, "partition": message.partition,
-                   "offset": message.offset},
-        "key": message.key.decode("utf-8", "replace") if message.key else None,
-        "original": raw.decode("utf-8", "replace")[:65536],
-        "original_size": len(raw),
-        "received_ts": now_ms(),
-    })
-
-
 class Outbox:
     """Outbound records of one batch, sent together; ``flush`` waits for every ack."""
 
@@ -135,8 +121,8 @@ def publish(plan: BatchPlan[Event], outbox: Outbox) -> None:
     for event, reason in plan.dead_letters:
         log.warning("dead-lettered %s[%s]@%s: %s", event.message.topic,
                     event.message.partition, event.message.offset, reason)
-        outbox.send(topics.dead_letters, event.message.key, dead_letter(event, reason),
-                    event.message.partition)
+        outbox.send(topics.dead_letters, event.message.key,
+                    dead_letter(event.message, reason), event.message.partition)
     for key, pending in plan.markets.items():
         if pending.publish:
             outbox.send(topics.markets, key, public_market(pending.state),

@@ -26,6 +26,8 @@ RETAINED_30D = {"cleanup.policy": "delete", "retention.ms": str(30 * 24 * 3600 *
 raw_uof = _topic("feed.raw.uof.v1", RETAINED_7D)
 #: Inbound raw Betfair Exchange Stream ``mcm`` messages, key = the stream they came from.
 raw_betfair = _topic("feed.raw.betfair.v1", RETAINED_7D)
+#: Internal: Betfair market changes re-keyed by market id (one owner per market's ladders).
+raw_betfair_markets = _topic("feed.raw.betfair.markets.v1", RETAINED_7D)
 #: Inbound: canonical feed messages, key = event id (``producer:{id}`` for producer messages).
 feed = _topic("feed.v1", RETAINED_7D)
 #: Outbound: full market snapshot on every change, key = market key.
@@ -41,5 +43,6 @@ recovery_requests = _topic("recovery_requests.v1", RETAINED_7D)
 #: Records that could not be decoded or broke the contract, with the reason.
 dead_letters = _topic("feed.dlq.v1", RETAINED_7D)
 
-ALL_TOPICS: tuple[TopicT, ...] = (raw_uof, raw_betfair, feed, markets, odds_changes, events,
-                                  settlements, recovery_requests, dead_letters)
+ALL_TOPICS: tuple[TopicT, ...] = (raw_uof, raw_betfair, raw_betfair_markets, feed, markets,
+                                  odds_changes, events, settlements, recovery_requests,
+                                  dead_letters)

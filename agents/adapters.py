@@ -1,0 +1,96 @@
+"""Adapter agents: raw UOF XML and Betfair stream records in, canonical ``feed.v1`` out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from faust.types import EventT, StreamT
+
+from agents.deadletter import dead_letter
+from app import metrics, topics
+from app.faust_app import app, settings
+from feeds import betfair, betfair_cache
+from feeds.errors import AdapterError
+from feeds.uof import translate_uof
+from models.feed import FeedError, canonical_specifiers
+from models.memory import partition_for
+from tables import state
+
+log = logging.getLogger(__name__)
+
+def canonical_key(message: dict[str, Any]) -> bytes:
+    """Return the ``feed.v1`` key of a canonical message."""
+    return (message.get("event_id") or f"producer:{message['producer']}").encode()
+
+
+async def emit(messages: Iterable[dict[str, Any]]) -> None:
+    """Produce canonical messages to ``feed.v1`` in the partition their key hashes to."""
+    for message in messages:
+        key = canonical_key(message)
+        await topics.feed.send(key=key, value=orjson.dumps(message),
+                               partition=partition_for(key, settings.topic_partitions))
+
+
+async def reject(event: EventT[Any], reason: str) -> None:
+    """Dead-letter a raw record; the agent goes on with the next one."""
+    message = event.message
+    log.warning("dead-lettered %s[%s]@%s: %s", message.topic, message.partition,
+                message.offset, reason)
+    metrics.MARKET_UPDATES.labels("dead_lettered").inc()
+    await topics.dead_letters.send(key=message.key, value=dead_letter(message, reason),
+                                   partition=message.partition)
+
+
+@app.agent(topics.raw_uof, name="uof-adapter")
+async def uof_adapter(stream: StreamT[bytes]) -> None:
+    """Translate each raw UOF XML message into canonical messages."""
+    async for event in stream.events():
+        try:
+            messages = translate_uof(event.message.value)
+            for message in messages:
+                for market in message.get("markets", ()):
+                    market["specifiers"] = canonical_specifiers(market.get("specifiers", ""))
+        except (AdapterError, FeedError) as exc:
+            await reject(event, f"uof: {exc.reason}")
+            continue
+        await emit(messages)
+
+
+@app.agent(topics.raw_betfair, name="betfair-splitter")
+async def betfair_splitter(stream: StreamT[bytes]) -> None:
+    """Split each stream message into per-market changes keyed by market id."""
+    async for event in stream.events():
+        try:
+            message = betfair.parse_stream_message(event.message.value)
+            changes = betfair.market_changes(message)
+        except AdapterError as exc:
+            await reject(event, f"betfair: {exc.reason}")
+            continue
+        for market_id, change in changes:
+            key = market_id.encode()
+            await topics.raw_betfair_markets.send(
+                key=key, value=orjson.dumps(change),
+                partition=partition_for(key, settings.topic_partitions))
+
+
+@app.agent(topics.raw_betfair_markets, name="betfair-adapter")
+async def betfair_adapter(stream: StreamT[bytes]) -> None:
+    """Apply each market change to that market's cache; publish its canonical view."""
+    async for event in stream.events():
+        market_id = (event.message.key or b"").decode()
+        try:
+            change = orjson.loads(event.message.value or b"")
+            held = state.betfair_markets.get(market_id)
+            if betfair_cache.is_stale(held, change["pt"]):
+                continue
+            new_state = betfair_cache.apply_market_change(held, change, change["pt"],
+                                                          change.get("ct"))
+            messages = betfair.to_canonical(new_state, change["pt"])
+        except (AdapterError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            await reject(event, f"betfair market {market_id}: {exc!r}"[:500])
+            continue
+        state.betfair_markets[market_id] = new_state
+        await emit(messages)
