@@ -28,7 +28,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 
 WORKDIR /src
 # Only what the package build needs: metadata first, then the packages.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY app ./app
 COPY agents ./agents
 COPY config ./config
@@ -37,7 +37,7 @@ COPY models ./models
 COPY sinks ./sinks
 COPY tables ./tables
 COPY web ./web
-RUN pip wheel --wheel-dir /wheels .
+RUN pip wheel --wheel-dir /wheels --constraint requirements.lock .
 
 # ---------------------------------------------------------------------------------------------
 # runtime: the wheels installed from the builder (bind-mounted: they never land in a layer),
