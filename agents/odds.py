@@ -179,5 +179,12 @@ async def odds_agent(stream: StreamT[bytes]) -> None:
     batches = cast(Stream[bytes], stream).take_events(
         settings.batch_size, within=settings.batch_within
     )
+    processed = 0
     async for events in batches:
         await process(events)
+        processed += 1
+        if processed == settings.fault_stall_after_batches:
+            # Fault injection for the liveness test only (FAULT_STALL_AGENT_AFTER, off by
+            # default): the agent stops consuming while the worker keeps serving HTTP.
+            log.error("FAULT_STALL_AGENT_AFTER=%d reached: the odds agent stops", processed)
+            await asyncio.Event().wait()

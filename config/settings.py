@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -33,9 +33,14 @@ class MySQLConfig:
         database = parts.path.lstrip("/")
         if not database or not parts.username:
             raise SettingsError("MYSQL_DSN needs a user and a database name")
+        try:
+            port = parts.port or 3306
+        except ValueError:
+            # urllib's message quotes the DSN's text; a DSN can hold the password.
+            raise SettingsError("MYSQL_DSN has a malformed port") from None
         return cls(
             host=parts.hostname,
-            port=parts.port or 3306,
+            port=port,
             user=unquote(parts.username),
             password=unquote(parts.password or ""),
             database=database,
@@ -79,6 +84,17 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    """Return the readable file named by ``name``, or None when unset."""
+    raw = env.get(name)
+    if not raw:
+        return None
+    path = Path(raw)
+    if not path.is_file():
+        raise SettingsError(f"{name} names {raw!r}, which is not a readable file")
+    return path
+
+
 def _secret(env: Mapping[str, str], name: str, default: str) -> str:
     """Read a secret from ``NAME`` or from the file named by ``NAME_FILE``."""
     path = env.get(f"{name}_FILE")
@@ -88,6 +104,74 @@ def _secret(env: Mapping[str, str], name: str, default: str) -> str:
         except OSError as exc:
             raise SettingsError(f"{name}_FILE cannot be read: {exc.strerror}") from exc
     return env.get(name, default)
+
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """How every Kafka client of the platform authenticates; secrets stay out of repr."""
+
+    protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    ssl_key_password: str | None = field(default=None, repr=False)
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> KafkaSecurity:
+        """Read ``KAFKA_SECURITY_PROTOCOL``, ``KAFKA_SASL_*`` and ``KAFKA_SSL_*``.
+
+        A SASL or TLS setting that the chosen protocol would ignore is an error: a deployment
+        that means to authenticate or encrypt must never fall back to plaintext silently.
+        """
+        protocol = _choice(env, "KAFKA_SECURITY_PROTOCOL", SECURITY_PROTOCOLS)
+        username = env.get("KAFKA_SASL_USERNAME") or None
+        password = _secret(env, "KAFKA_SASL_PASSWORD", "") or None
+        cafile = _path(env, "KAFKA_SSL_CAFILE")
+        certfile = _path(env, "KAFKA_SSL_CERTFILE")
+        keyfile = _path(env, "KAFKA_SSL_KEYFILE")
+        key_password = _secret(env, "KAFKA_SSL_KEY_PASSWORD", "") or None
+        security = cls(protocol=protocol, sasl_username=username, sasl_password=password,
+                       ssl_cafile=cafile, ssl_certfile=certfile, ssl_keyfile=keyfile,
+                       ssl_key_password=key_password)
+        sasl_set = {"KAFKA_SASL_MECHANISM": bool(env.get("KAFKA_SASL_MECHANISM")),
+                    "KAFKA_SASL_USERNAME": username is not None,
+                    "KAFKA_SASL_PASSWORD": password is not None}
+        tls_set = {"KAFKA_SSL_CAFILE": cafile is not None,
+                   "KAFKA_SSL_CERTFILE": certfile is not None,
+                   "KAFKA_SSL_KEYFILE": keyfile is not None,
+                   "KAFKA_SSL_KEY_PASSWORD": key_password is not None}
+        for names, used, what in ((sasl_set, security.uses_sasl, "SASL"),
+                                  (tls_set, security.uses_tls, "TLS")):
+            stray = [name for name, is_set in names.items() if is_set]
+            if stray and not used:
+                raise SettingsError(f"{', '.join(stray)} set, but KAFKA_SECURITY_PROTOCOL="
+                                    f"{protocol} does not use {what}")
+        if (keyfile or key_password) and not certfile:
+            raise SettingsError("KAFKA_SSL_KEYFILE and KAFKA_SSL_KEY_PASSWORD need "
+                                "KAFKA_SSL_CERTFILE, the client certificate")
+        if not security.uses_sasl:
+            return security
+        if username is None or password is None:
+            raise SettingsError(f"KAFKA_SECURITY_PROTOCOL={protocol} needs "
+                                "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD "
+                                "(or KAFKA_SASL_PASSWORD_FILE)")
+        return replace(security,
+                       sasl_mechanism=_choice(env, "KAFKA_SASL_MECHANISM", SASL_MECHANISMS))
 
 
 @dataclass(frozen=True)
@@ -110,6 +194,9 @@ class Settings:
     sink_within: float
     producer_timeout: float
     event_loop: str
+    health_stall_seconds: float
+    fault_stall_after_batches: int
+    kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -140,6 +227,9 @@ class Settings:
             sink_within=_float(env, "SINK_WITHIN", 0.2),
             producer_timeout=_float(env, "PRODUCER_TIMEOUT", 20.0),
             event_loop=_choice(env, "EVENT_LOOP", ("uvloop", "asyncio")),
+            health_stall_seconds=_float(env, "HEALTH_STALL_SECONDS", 60.0),
+            fault_stall_after_batches=_int(env, "FAULT_STALL_AGENT_AFTER", 0),
+            kafka_security=KafkaSecurity.from_env(env),
         )
 
     def topic(self, name: str) -> str:
