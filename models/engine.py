@@ -133,14 +133,18 @@ class Planner(Generic[Source]):
         self.plan.markets[key] = Pending(source, snapshot, publish)
         if not applied.published:
             return
-        base = {"event_id": snapshot["event_id"], "market_id": snapshot["market_id"],
-                "specifiers": snapshot["specifiers"], "producer": snapshot["producer"],
-                "version": snapshot["version"], "ts": message["ts"]}
-        for change in applied.changes:
-            self.plan.odds_changes.append(Record(source, key, {
-                **base, "kind": change.kind, "outcome_id": change.outcome_id,
-                "old": change.old, "new": change.new}))
+        event_id, market_id, specifiers = (snapshot["event_id"], snapshot["market_id"],
+                                           snapshot["specifiers"])
+        producer, version, ts = snapshot["producer"], snapshot["version"], message["ts"]
+        append = self.plan.odds_changes.append
+        for kind, outcome_id, old, new in applied.changes:
+            append(Record(source, key, {
+                "event_id": event_id, "market_id": market_id, "specifiers": specifiers,
+                "producer": producer, "version": version, "ts": ts, "kind": kind,
+                "outcome_id": outcome_id, "old": old, "new": new}))
         if message["type"] in SETTLEMENT_TYPES:
+            base = {"event_id": event_id, "market_id": market_id, "specifiers": specifiers,
+                    "producer": producer, "version": version, "ts": ts}
             self.plan.settlements.append(Record(source, key, _settlement_record(
                 message, snapshot, base)))
         event = self._event(source, snapshot["event_id"])

@@ -54,15 +54,25 @@ def track_market(
     current: Snapshot, key: str, status: str, ts: int
 ) -> tuple[Snapshot, bool]:
     """Record a market's status so the event can count its markets by status."""
-    if current["market_status"].get(key) == status:
+    held = current["market_status"]
+    old = held.get(key)
+    if old == status:
         return current, False
-    market_status = {**current["market_status"], key: status}
-    counts: dict[str, int] = {}
-    for value in market_status.values():
-        counts[value] = counts.get(value, 0) + 1
-    candidate = {**current, "market_status": dict(sorted(market_status.items())),
-                 "market_counts": dict(sorted(counts.items()))}
-    return _finish(current, candidate, ts)
+    if old is None:
+        market_status = dict(sorted({**held, key: status}.items()))
+    else:
+        market_status = {**held, key: status}
+    counts = dict(current["market_counts"])
+    if old is not None:
+        counts[old] -= 1
+        if not counts[old]:
+            del counts[old]
+    counts[status] = counts.get(status, 0) + 1
+    # A status moved: the event visibly changed (its counts), no need to compare fields.
+    return {**current, "market_status": market_status,
+            "market_counts": dict(sorted(counts.items())),
+            "version": current["version"] + 1,
+            "updated_ts": max(ts, current["updated_ts"])}, True
 
 
 def is_stale(current: Snapshot, ts: int) -> bool:

@@ -36,14 +36,9 @@ class Verdict(StrEnum):
     IGNORED = "ignored"
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One published change: an outcome price or the market status, old and new."""
-
-    kind: str
-    outcome_id: str | None
-    old: Any
-    new: Any
+#: One published change: ``(kind, outcome_id, old, new)``, kind ``price`` or ``status``
+#: (a plain tuple: the hot path makes several per message).
+Change = tuple[str, str | None, Any, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,17 +106,18 @@ def _content(snapshot: Snapshot) -> tuple[Any, ...]:
 
 def _same_prices(feed_outcomes: list[dict[str, Any]], held: list[Snapshot]) -> bool | None:
     """Compare plain feed outcomes with the ones held; None when that cannot tell."""
-    if any(len(new) > 4 for new in feed_outcomes) or any("back" in old for old in held):
-        return None  # exchange fields: leave it to the full comparison
     if len(feed_outcomes) != len(held):
-        return False
+        return None if any(len(new) > 4 for new in feed_outcomes) else False
+    same = True
     for new, old in zip(feed_outcomes, held, strict=True):
+        if len(new) > 4 or "back" in old:
+            return None  # exchange fields: leave it to the full comparison
         odds = new.get("odds")
-        if (new["id"] != old["id"] or odds != old["odds"]
-                or new.get("probability") != old["probability"]
-                or (bool(new.get("active", True)) and odds is not None) != old["active"]):
-            return False
-    return True
+        if same and (new["id"] != old["id"] or odds != old["odds"]
+                     or new.get("probability") != old["probability"]
+                     or (bool(new.get("active", True)) and odds is not None) != old["active"]):
+            same = False
+    return same
 
 
 def _price_fields(outcome: Snapshot, previous_odds: float | None) -> Snapshot:
@@ -137,13 +133,13 @@ def _price_fields(outcome: Snapshot, previous_odds: float | None) -> Snapshot:
 def _changes(old: Snapshot | None, new: Snapshot) -> tuple[Change, ...]:
     old_status = old["status"] if old is not None else None
     old_odds = {o["id"]: o["odds"] for o in old["outcomes"]} if old is not None else {}
-    found = []
+    found: list[Change] = []
     if old_status != new["status"]:
-        found.append(Change("status", None, old_status, new["status"]))
+        found.append(("status", None, old_status, new["status"]))
     for outcome in new["outcomes"]:
         before = old_odds.get(outcome["id"])
         if before != outcome["odds"]:
-            found.append(Change("price", outcome["id"], before, outcome["odds"]))
+            found.append(("price", outcome["id"], before, outcome["odds"]))
     return tuple(found)
 
 

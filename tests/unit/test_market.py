@@ -32,7 +32,7 @@ def test_price_move_bumps_version_and_direction() -> None:
     assert applied.snapshot is not None
     assert applied.snapshot["version"] == 2
     assert [o["direction"] for o in applied.snapshot["outcomes"]] == ["up", "down"]
-    assert [(c.kind, c.outcome_id, c.old, c.new) for c in applied.changes] == [
+    assert list(applied.changes) == [
         ("price", "1", 2.0, 2.1), ("price", "2", 3.0, 2.9)]
 
 
