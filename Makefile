@@ -43,6 +43,7 @@ integration: venv up
 
 test: venv up
 	scripts/k8s-tools.sh
+	scripts/browser.sh
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest tests

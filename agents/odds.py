@@ -167,6 +167,12 @@ async def process(events: Sequence[Event]) -> BatchPlan[Event]:
     outbox = Outbox()
     publish(plan, outbox)
     TABLE_IO.apply(await outbox.flush())
+    published_ms = now_ms()
+    for pending in plan.markets.values():
+        if pending.publish:
+            metrics.E2E_LATENCY.observe(max(0, published_ms - pending.state["updated_ts"]) / 1000)
+    if events:
+        metrics.MESSAGE_SECONDS.observe((time.perf_counter() - started) / len(events))
     count(plan)
     metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
     PROGRESS.last_batch_at = time.monotonic()

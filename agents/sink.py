@@ -8,7 +8,7 @@ import orjson
 from faust.streams import Stream
 from faust.types import StreamT
 
-from app import topics
+from app import metrics, topics
 from app.faust_app import app, settings
 from sinks.mysql import MySQLSink, SinkBatch
 
@@ -39,4 +39,5 @@ async def mysql_sink_agent(stream: StreamT[bytes]) -> None:
             if event.message.value is not None:
                 getattr(batch, _FIELD_BY_TOPIC[event.message.topic]).append(
                     orjson.loads(event.message.value))
+        metrics.SINK_BATCH_SIZE.observe(len(events))
         await sink.write_with_retry(batch)

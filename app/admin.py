@@ -7,21 +7,14 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faust.types import TopicT
 
+from app.kafka_security import bootstrap_servers, client_kwargs
 from config import Settings
 
 log = logging.getLogger(__name__)
 
 TOPIC_ALREADY_EXISTS = 36
 
-
-def bootstrap_servers(broker_url: str) -> str:
-    """Turn ``kafka://h1:9092;kafka://h2:9092`` into ``h1:9092,h2:9092``."""
-    hosts = []
-    for part in broker_url.replace(";", ",").split(","):
-        part = part.strip()
-        if part:
-            hosts.append(part.split("://", 1)[-1])
-    return ",".join(hosts)
+__all__ = ["bootstrap_servers", "create_topics", "topic_specs"]
 
 
 def topic_specs(settings: Settings) -> list[NewTopic]:
@@ -45,7 +38,7 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
 
 async def create_topics(settings: Settings) -> list[str]:
     """Create missing topics; return the names created now."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(settings.broker_url))
+    admin = AIOKafkaAdminClient(**client_kwargs(settings))
     await admin.start()
     try:
         specs = topic_specs(settings)

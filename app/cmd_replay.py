@@ -15,8 +15,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from faust.cli import argument, option
 
-from app import admin
 from app.faust_app import app, settings
+from app.kafka_security import client_kwargs
 from feeds.recorded import (
     AS_FAST_AS_POSSIBLE,
     FORMATS,
@@ -166,8 +166,8 @@ async def replay(self: Any, paths: tuple[Path, ...], feed_format: str, speed: fl
     topic = settings.topic(TOPICS[feed_format])
     pacer = Pacer(AS_FAST_AS_POSSIBLE if as_fast_as_possible else speed or 1.0)
     producer = AIOKafkaProducer(
-        bootstrap_servers=admin.bootstrap_servers(settings.broker_url),
-        acks="all", enable_idempotence=True, linger_ms=10, max_batch_size=256 * 1024)
+        **client_kwargs(settings), acks="all", enable_idempotence=True, linger_ms=10,
+        max_batch_size=256 * 1024)
     progress = Progress(self.say)
     try:
         messages = await asyncio.to_thread(read_recorded, feed_format, paths)

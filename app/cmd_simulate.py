@@ -19,8 +19,8 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from faust.cli import option
 
-from app import admin
 from app.faust_app import app, settings
+from app.kafka_security import client_kwargs
 from feeds.simulator import MatchSimulator
 from models.producer import producer_key
 
@@ -108,8 +108,7 @@ async def simulate(self: Any, events: int, rate: float, duration: float, seed: i
              f"{simulator.event_id(0)}, to {topic}"
              f"{' as fast as possible' if max_speed else ' in real time'}"
              f"{f', at most {rate:g}/s' if rate > 0 else ''}")
-    kafka = AIOKafkaProducer(bootstrap_servers=admin.bootstrap_servers(settings.broker_url),
-                             linger_ms=5)
+    kafka = AIOKafkaProducer(**client_kwargs(settings), linger_ms=5)
     await kafka.start()
     started = time.monotonic()
     progress = _Progress(self.say, started)

@@ -12,6 +12,7 @@ from faust.cli import option
 
 from app import admin
 from app.faust_app import app, settings
+from app.kafka_security import client_kwargs
 from feeds.generator import OddsGenerator
 from sinks.mysql import MySQLSink
 
@@ -41,8 +42,7 @@ async def migrate(self: Any) -> None:
 async def generate(self: Any, events: int, rate: float, count: int, seed: int) -> None:
     """Produce a live demo feed of odds changes to feed.v1."""
     generator = OddsGenerator(events, seed=seed)
-    producer = AIOKafkaProducer(bootstrap_servers=admin.bootstrap_servers(settings.broker_url),
-                                linger_ms=5)
+    producer = AIOKafkaProducer(**client_kwargs(settings), linger_ms=5)
     await producer.start()
     sent = 0
     try:

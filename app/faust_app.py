@@ -6,6 +6,7 @@ import asyncio
 
 import faust
 
+from app.kafka_security import faust_credentials
 from config import get_settings
 
 settings = get_settings()
@@ -19,6 +20,7 @@ if settings.event_loop == "uvloop":
 app = faust.App(
     settings.app_id,
     broker=settings.broker_url,
+    broker_credentials=faust_credentials(settings),
     store=settings.store,
     datadir=str(settings.datadir),
     topic_partitions=settings.topic_partitions,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES_IN = Counter(
     "odds_feed_messages_total", "Feed messages decoded, by message type and producer.",
@@ -25,4 +25,33 @@ SINK_BATCH_SECONDS = Histogram(
     "odds_sink_batch_seconds",
     "Time to write one sink batch to MySQL.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+E2E_LATENCY = Histogram(
+    "odds_end_to_end_latency_seconds",
+    "From a feed message's source ts to its market snapshot acknowledged on markets.v1.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+MESSAGE_SECONDS = Histogram(
+    "odds_message_processing_seconds",
+    "Time to process one feed message (a batch's time divided by its size).",
+    buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1),
+)
+SINK_BATCH_SIZE = Histogram(
+    "odds_sink_batch_size",
+    "Records in one MySQL sink batch.",
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000),
+)
+READ_MODEL_RECORDS = Counter(
+    "odds_read_model_records_total",
+    "Outbound records applied to this worker's replicated read model, by topic.",
+    ["topic"],
+)
+STREAM_CLIENTS = Gauge("odds_stream_clients", "Server-Sent Events clients connected to /stream.")
+STREAM_RESETS = Counter(
+    "odds_stream_resets_total",
+    "Times /stream told a client to refetch: its position was older than the buffer held.",
+)
+GRAPHQL_REQUESTS = Counter(
+    "odds_graphql_requests_total", "GraphQL requests by outcome (ok, error, bad_request).",
+    ["outcome"],
 )

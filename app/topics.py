@@ -21,15 +21,20 @@ def _topic(name: str, config: dict[str, str]) -> TopicT:
 
 
 RETAINED_30D = {"cleanup.policy": "delete", "retention.ms": str(30 * 24 * 3600 * 1000)}
+#: Inbound topics take records larger than their consumer accepts (feed.v1 and UOF: 1 MiB,
+#: Betfair: 4 MiB), so an oversize record reaches the worker and is dead-lettered with its size
+#: instead of being refused to its producer by the broker's default limit (~1 MiB).
+INBOUND_2MIB = {**RETAINED_7D, "max.message.bytes": str(2 * 1024 * 1024)}
+INBOUND_8MIB = {**RETAINED_7D, "max.message.bytes": str(8 * 1024 * 1024)}
 
 #: Inbound raw UOF XML, one message per record, key = event id (``producer:{id}`` otherwise).
-raw_uof = _topic("feed.raw.uof.v1", RETAINED_7D)
+raw_uof = _topic("feed.raw.uof.v1", INBOUND_2MIB)
 #: Inbound raw Betfair Exchange Stream ``mcm`` messages, key = the stream they came from.
-raw_betfair = _topic("feed.raw.betfair.v1", RETAINED_7D)
+raw_betfair = _topic("feed.raw.betfair.v1", INBOUND_8MIB)
 #: Internal: Betfair market changes re-keyed by market id (one owner per market's ladders).
 raw_betfair_markets = _topic("feed.raw.betfair.markets.v1", RETAINED_7D)
 #: Inbound: canonical feed messages, key = event id (``producer:{id}`` for producer messages).
-feed = _topic("feed.v1", RETAINED_7D)
+feed = _topic("feed.v1", INBOUND_2MIB)
 #: Outbound: full market snapshot on every change, key = market key.
 markets = _topic("markets.v1", COMPACTED)
 #: Outbound: one record per changed outcome price or market status, key = market key.

@@ -40,7 +40,8 @@ pids+=($!)
 
 cat <<MSG
 [run] a live-match simulator is feeding ${DEMO_EVENTS:-20} football matches (log: $LOG_DIR/simulator.log)
-[run] read live odds at:  http://$WEB_HOST:$WEB_PORT/events/sr:match:$FIRST_ID
+[run] live odds board:   http://$WEB_HOST:$WEB_PORT/
+[run] events (JSON):     http://$WEB_HOST:$WEB_PORT/events   (first match: /events/sr:match:$FIRST_ID)
 [run] Ctrl-C stops the worker and the simulator (services stay up; 'make down' stops them)
 MSG
 wait -n "${pids[@]}"

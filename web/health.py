@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -12,6 +11,8 @@ from agents import odds
 from agents.sink import sink
 from app import topics
 from app.faust_app import app
+from web.replica import REPLICA
+from web.scrape import partition_lag
 
 #: Liveness fails when the odds agent made no progress for this long while lag grew.
 STALL_SECONDS = 60.0
@@ -19,17 +20,8 @@ STALL_SECONDS = 60.0
 
 def feed_lag() -> int:
     """Return how many ``feed.v1`` records this worker's partitions have not read yet."""
-    consumer: Any = app.consumer
     name = topics.feed.get_topic_name()
-    lag = 0
-    for tp in consumer.assignment():
-        if tp.topic != name:
-            continue
-        highwater = consumer.highwater(tp)
-        position = consumer._read_offset.get(tp)  # Faust keeps no public read position.
-        if highwater is not None:
-            lag += max(0, highwater - ((position + 1) if position is not None else 0))
-    return lag
+    return sum(lag for (topic, _), lag in partition_lag().items() if topic == name)
 
 
 def liveness_problem() -> str | None:
@@ -54,6 +46,8 @@ async def readiness_problems() -> list[str]:
         problems.append("table recovery or rebalance in progress")
     if not await sink.ping():
         problems.append("MySQL unreachable")
+    if not REPLICA.ready:
+        problems.append("read model still loading events.v1")
     return problems
 
 
@@ -84,5 +78,7 @@ class Metrics(View):
     """Prometheus text exposition of the platform's metrics."""
 
     async def get(self, request: Request) -> Response:
-        response: Response = self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset inside content_type=, so the header is set whole.
+        response: Response = self.bytes(generate_latest(), content_type=None,
+                                        headers={"Content-Type": CONTENT_TYPE_LATEST})
         return response

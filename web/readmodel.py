@@ -47,20 +47,21 @@ def sort_markets(markets: Iterable[Snapshot]) -> list[Snapshot]:
     return sorted(markets, key=lambda m: (_id_order(m["market_id"]), m["specifiers"]))
 
 
+EVENT_FIELDS = ("event_id", "status", "match_status", "score", "clock", "start_time", "sport",
+                "competition", "home", "away", "market_counts")
+
+
 def event_view(event: Snapshot, markets: Iterable[Snapshot]) -> dict[str, Any]:
     """Return an event with its live status and its markets."""
     public = public_event(event)
-    return {
-        "event_id": public["event_id"],
-        "status": public["status"],
-        "match_status": public["match_status"],
-        "score": public["score"],
-        "clock": public["clock"],
-        "start_time": public["start_time"],
-        "sport": public["sport"],
-        "competition": public["competition"],
-        "home": public["home"],
-        "away": public["away"],
-        "market_counts": public["market_counts"],
-        "markets": [market_view(m) for m in sort_markets(markets)],
-    }
+    view = {f: public[f] for f in EVENT_FIELDS}
+    view["markets"] = [market_view(m) for m in sort_markets(markets)]
+    return view
+
+
+def event_summary(public: Snapshot) -> dict[str, Any]:
+    """Return a list entry of ``GET /events`` from an ``events.v1`` value (no markets)."""
+    view = {f: public.get(f) for f in EVENT_FIELDS}
+    view["version"] = public.get("version")
+    view["updated_ts"] = public.get("updated_ts")
+    return view

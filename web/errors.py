@@ -1,0 +1,41 @@
+"""Every HTTP error in the platform's JSON shape, including aiohttp's own (404, 405, 500)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, cast
+
+from aiohttp import web as aioweb
+
+from app.faust_app import app
+
+log = logging.getLogger(__name__)
+
+CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
+         413: "too_large", 500: "internal_error"}
+
+
+def _json(status: int, message: str, headers: Any = None) -> aioweb.Response:
+    body = {"error": {"code": CODES.get(status, "http_error"), "message": message}}
+    response = aioweb.json_response(body, status=status)
+    if headers and "Allow" in headers:
+        response.headers["Allow"] = headers["Allow"]
+    return response
+
+
+@aioweb.middleware
+async def json_errors(request: aioweb.Request, handler: Any) -> aioweb.StreamResponse:
+    """Turn aiohttp's plain-text errors and unexpected exceptions into JSON errors."""
+    try:
+        response: aioweb.StreamResponse = await handler(request)
+        return response
+    except aioweb.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _json(exc.status, exc.reason, exc.headers)
+    except Exception:  # the client gets the stable shape; the log gets the traceback
+        log.exception("unhandled error serving %s %s", request.method, request.path)
+        return _json(500, "internal error")
+
+
+cast(Any, app.web).web_app.middlewares.append(json_errors)

@@ -1,0 +1,35 @@
+"""``GET /events``: every event, filtered and paged, from this worker's replica."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.web import Request, Response, View
+
+from app.faust_app import app
+from web import params
+from web.readmodel import event_summary
+from web.replica import REPLICA
+from web.routing import error
+
+
+def list_events(query: params.EventQuery) -> dict[str, Any]:
+    """Return one page of the event list with the total that matched."""
+    total, page = REPLICA.events.query(query)
+    return {"events": [event_summary(e) for e in page], "total": total,
+            "limit": query.limit, "offset": query.offset}
+
+
+@app.page("/events")
+class EventList(View):
+    """Events sorted by start time then id; ``status``, ``sport``, ``live``, ``limit``,
+    ``offset``."""
+
+    async def get(self, request: Request, **kwargs: Any) -> Response:
+        try:
+            query = params.event_query(request.query.items())
+        except params.BadRequest as exc:
+            return error(self, 400, "bad_request", str(exc))
+        if not REPLICA.ready:
+            return error(self, 503, "not_ready", "the event list is loading; retry shortly")
+        return self.json(list_events(query))

@@ -1,0 +1,115 @@
+"""Metrics read from the worker's state when ``/metrics`` is scraped."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import orjson
+from prometheus_client import REGISTRY
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from agents.producers import active_feed_partitions
+from app import topics
+from app.faust_app import app, settings
+from models.memory import partition_for
+from tables import state
+from web.replica import REPLICA
+
+log = logging.getLogger(__name__)
+
+#: Topics that agents of this worker consume (changelogs are read by recovery, not agents).
+AGENT_TOPICS = (topics.feed, topics.markets, topics.events, topics.settlements,
+                topics.odds_changes)
+
+
+def partition_lag() -> dict[tuple[str, int], int]:
+    """Return, per assigned agent partition, how many records are not read yet."""
+    consumer: Any = app.consumer
+    names = {t.get_topic_name() for t in AGENT_TOPICS}
+    lag = {}
+    for tp in consumer.assignment():
+        if tp.topic not in names:
+            continue
+        highwater = consumer.highwater(tp)
+        position = consumer._read_offset.get(tp)  # Faust keeps no public read position.
+        if highwater is not None:
+            lag[(tp.topic, tp.partition)] = max(
+                0, highwater - ((position + 1) if position is not None else 0))
+    return lag
+
+
+def _active_partitions(table: Any) -> set[int]:
+    name = table.changelog_topic.get_topic_name()
+    return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == name}
+
+
+def table_keys(table: Any) -> int:
+    """Return about how many keys this worker holds in the active partitions of a table."""
+    store: Any = table.data
+    dbs = getattr(store, "_dbs", None)
+    if dbs is None:
+        return len(store)
+    actives = _active_partitions(table)
+    return sum(int(db.property_int_value("rocksdb.estimate-num-keys") or 0)
+               for partition, db in list(dbs.items()) if partition in actives)
+
+
+def producers_up() -> Iterator[tuple[int, bool]]:
+    """Yield (producer, up) for producers whose home partition this worker owns."""
+    owned = active_feed_partitions()
+    for raw_key, home in list(state.producers.items()):
+        key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
+        if "@" in key or home is None:
+            continue
+        if isinstance(home, bytes):
+            home = orjson.loads(home)
+        if partition_for(key.encode(), settings.topic_partitions) in owned:
+            yield int(home["producer"]), not home["down"]
+
+
+def _families() -> dict[str, GaugeMetricFamily]:
+    return {
+        "lag": GaugeMetricFamily(
+            "odds_consumer_lag_records",
+            "Records not yet consumed, per topic partition assigned to this worker's agents.",
+            labels=["topic", "partition"]),
+        "tables": GaugeMetricFamily(
+            "odds_table_keys", "Estimated keys in this worker's active table partitions.",
+            labels=["table"]),
+        "producers": GaugeMetricFamily(
+            "odds_producer_up", "1 while a producer is up, 0 while down (reported by the "
+            "worker owning its home partition).", labels=["producer"]),
+        "events": GaugeMetricFamily(
+            "odds_read_model_events", "Events held in this worker's replicated read model."),
+        "buffered": GaugeMetricFamily(
+            "odds_stream_buffered_changes", "Change notifications held for /stream resumes."),
+    }
+
+
+class PlatformCollector:
+    """Computes the families above on every scrape; a failing part is skipped, logged."""
+
+    def describe(self) -> Iterable[Metric]:
+        return list(_families().values())
+
+    def collect(self) -> Iterable[Metric]:
+        families = _families()
+        parts: tuple[tuple[str, Callable[[], Iterable[tuple[list[str], float]]]], ...] = (
+            ("lag", lambda: [([t, str(p)], v) for (t, p), v in sorted(partition_lag().items())]),
+            ("tables", lambda: [([t.name], table_keys(t)) for t in state.TABLES]),
+            ("producers", lambda: [([str(p)], int(up)) for p, up in sorted(producers_up())]),
+            ("events", lambda: [([], len(REPLICA.events))]),
+            ("buffered", lambda: [([], len(REPLICA.changes))]),
+        )
+        for name, samples in parts:
+            try:
+                for labels, value in samples():
+                    families[name].add_metric(labels, value)
+            except Exception:  # a scrape must not fail because one part did
+                log.exception("metric %s not collected", name)
+        return list(families.values())
+
+
+REGISTRY.register(PlatformCollector())
