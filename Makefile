@@ -48,5 +48,8 @@ test: venv up
 	$(BIN)/mypy
 	$(BIN)/pytest tests
 
+bench: venv up
+	$(BIN)/python -m bench.run
+
 clean:
 	rm -rf $(VENV) .tools data .pytest_cache .mypy_cache .ruff_cache

@@ -10,12 +10,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from agents import odds
 from agents.sink import sink
 from app import topics
-from app.faust_app import app
+from app.faust_app import app, settings
 from web.replica import REPLICA
 from web.scrape import partition_lag
 
 #: Liveness fails when the odds agent made no progress for this long while lag grew.
-STALL_SECONDS = 60.0
+STALL_SECONDS = settings.health_stall_seconds
 
 
 def feed_lag() -> int:
