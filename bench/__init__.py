@@ -1,0 +1,1 @@
+"""The benchmark harness: real Kafka, MariaDB and worker processes (``python -m bench.run``)."""

@@ -1,0 +1,1 @@
+"""Ceilings and the baseline: programs the platform's throughput is compared with."""

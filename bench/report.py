@@ -1,0 +1,253 @@
+"""Pure helpers for the benchmark's numbers: percentiles, rates, targets and the markdown."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+#: The issue's targets: (key, description, comparison, bound).
+TARGETS: tuple[tuple[str, str, str, float], ...] = (
+    ("throughput_msgs", "throughput, one worker (feed msg/s)", ">=", 6000),
+    ("ratio_naive", "platform / naive Faust baseline", ">=", 6.0),
+    ("ratio_noop", "platform / do-nothing Faust agent", ">=", 0.5),
+    ("p99_1000", "latency p99 at 1,000 msg/s (ms)", "<=", 50),
+    ("p99_5000", "latency p99 at 5,000 msg/s (ms)", "<=", 100),
+    ("rss_gib", "worker RSS with the state held (GiB)", "<=", 1.0),
+    ("ready_local_s", "restart to ready from the local store (s)", "<=", 10),
+    ("ready_changelog_s", "restart to ready from the changelog alone (s)", "<=", 60),
+    ("mysql_lag_s", "MySQL caught up after the input stops (s)", "<=", 5),
+)
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (``q`` in 0..100) of already sorted values."""
+    if not sorted_values:
+        return None
+    if q <= 0:
+        return sorted_values[0]
+    rank = math.ceil(q / 100 * len(sorted_values))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def latency_summary(latencies: Sequence[float]) -> dict[str, Any]:
+    values = sorted(latencies)
+    return {"samples": len(values), "p50_ms": percentile(values, 50),
+            "p95_ms": percentile(values, 95), "p99_ms": percentile(values, 99),
+            "max_ms": values[-1] if values else None}
+
+
+def steady_rate(samples: Sequence[tuple[float, int]], total: int, low: float = 0.1,
+                high: float = 0.9) -> float | None:
+    """Records/s between the first samples at ``low`` and ``high`` of ``total`` progress.
+
+    ``samples`` are (time in seconds, records done) in time order.
+    """
+    start = next(((t, n) for t, n in samples if n >= low * total), None)
+    end = next(((t, n) for t, n in samples if n >= high * total), None)
+    if start is None or end is None or end[0] <= start[0]:
+        return None
+    return (end[1] - start[1]) / (end[0] - start[0])
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if not numerator or not denominator:
+        return None
+    return numerator / denominator
+
+
+def check(value: float | None, comparison: str, bound: float) -> bool | None:
+    if value is None:
+        return None
+    return value >= bound if comparison == ">=" else value <= bound
+
+
+def summary(results: dict[str, Any]) -> dict[str, float | None]:
+    """The values the targets are about, from a results document."""
+    throughput = results.get("throughput") or {}
+    ceilings = results.get("ceilings") or {}
+    latency = {round(run["offered_rate"]): run for run in results.get("latency") or []
+               if run.get("nominal")}
+    state = results.get("state") or {}
+    rate = throughput.get("rate_msgs")
+
+    def ceiling(name: str) -> float | None:
+        return (ceilings.get(name) or {}).get("rate_msgs")
+
+    rss = state.get("rss_bytes")
+    return {
+        "throughput_msgs": rate,
+        "ratio_naive": ratio(rate, ceiling("faust_naive")),
+        "ratio_noop": ratio(rate, ceiling("faust_noop")),
+        "ratio_passthrough": ratio(rate, ceiling("passthrough")),
+        "p99_1000": (latency.get(1000) or {}).get("p99_ms"),
+        "p99_5000": (latency.get(5000) or {}).get("p99_ms"),
+        "rss_gib": rss / 2**30 if rss else None,
+        "ready_local_s": (state.get("restart_local") or {}).get("ready_s"),
+        "ready_changelog_s": (state.get("restart_changelog") or {}).get("ready_s"),
+        "mysql_lag_s": (throughput.get("mysql") or {}).get("lag_s"),
+    }
+
+
+def _fmt(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        if digits == 0:
+            return f"{value:,.0f}"
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def targets_table(results: dict[str, Any]) -> str:
+    values = summary(results)
+    lines = ["| target | measured | bound | met |", "|---|---|---|---|"]
+    for key, text, comparison, bound in TARGETS:
+        value = values.get(key)
+        digits = 2 if key.startswith(("ratio", "rss", "ready", "mysql")) else 0
+        met = check(value, comparison, bound)
+        lines.append(f"| {text} | {_fmt(value, digits)} | {comparison} {bound:g} | "
+                     f"{_fmt(met)} |")
+    return "\n".join(lines)
+
+
+def render(results: dict[str, Any]) -> str:
+    """The whole result as markdown: machine, targets, then each measurement."""
+    out: list[str] = []
+    machine = results.get("machine") or {}
+    options = results.get("options") or {}
+    out.append(f"### Run {results.get('run_id', '')} ({machine.get('date', '')})")
+    out.append("")
+    out.append(
+        f"Machine: {machine.get('cores')} cores, {machine.get('cpu_model')}, "
+        f"{machine.get('memory_gib')} GiB; Python {machine.get('python')}, "
+        f"faust-streaming {machine.get('faust')}, aiokafka {machine.get('aiokafka')}, "
+        f"rocksdict {machine.get('rocksdict')}, Kafka {machine.get('kafka_broker')}, "
+        f"MariaDB {machine.get('mariadb')}; git {machine.get('git')}; "
+        f"worker loop {options.get('loop')}; load average at start "
+        f"{_fmt_load(machine.get('load_average_at_start'))}.")
+    workload = results.get("workload") or {}
+    stats = workload.get("stats") or {}
+    out.append("")
+    out.append(
+        f"Workload: {_fmt(stats.get('messages'))} messages over {_fmt(options.get('events'))} "
+        f"events x 40 markets ({_fmt(stats.get('type:odds_change'))} odds_change with "
+        f"{_fmt(stats.get('markets'))} market and {_fmt(stats.get('outcomes'))} outcome "
+        f"updates, {_fmt(stats.get('type:bet_stop'))} bet_stop, "
+        f"{_fmt(stats.get('status_changes'))} market status changes, "
+        f"{_fmt(stats.get('type:fixture_change'))} fixture_change), "
+        f"{options.get('partitions')} partitions.")
+    out.append("")
+    out.append(targets_table(results))
+    out.append("")
+    out.append(_throughput_table(results))
+    latency = results.get("latency") or []
+    if latency:
+        out.append("")
+        out.append("| latency, feed ts to markets.v1 arrival | offered msg/s | achieved msg/s "
+                   "| samples | p50 ms | p95 ms | p99 ms | max ms |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        for run in latency:
+            out.append(
+                f"| {run.get('label')} | {_fmt(run.get('offered_rate'))} | "
+                f"{_fmt(run.get('achieved_rate'))} | {_fmt(run.get('samples'))} | "
+                f"{_fmt(run.get('p50_ms'))} | {_fmt(run.get('p95_ms'))} | "
+                f"{_fmt(run.get('p99_ms'))} | {_fmt(run.get('max_ms'))} |")
+    state = results.get("state") or {}
+    if state:
+        out.append("")
+        out.append(_state_table(state))
+    notes = results.get("notes") or []
+    if notes:
+        out.append("")
+        out.extend(f"- {note}" for note in notes)
+    return "\n".join(out)
+
+
+def _fmt_load(load: Any) -> str:
+    if not load:
+        return "-"
+    return "/".join(f"{x:.2f}" for x in load)
+
+
+def _throughput_table(results: dict[str, Any]) -> str:
+    rows = ["| throughput (same feed topic, fresh consumer group) | messages | msg/s | "
+            "outcome updates/s | platform / this | CPU cores: process, broker, MariaDB, other |",
+            "|---|---|---|---|---|---|"]
+    platform = (results.get("throughput") or {}).get("rate_msgs")
+    for label, run in _throughput_runs(results):
+        if not run:
+            continue
+        rate = run.get("rate_msgs")
+        cpu = run.get("cpu") or {}
+        process_cpu = sum(v for k, v in cpu.items()
+                          if k.startswith(("worker", "ceiling")) and isinstance(v, float))
+        rows.append(
+            f"| {label} | {_fmt(run.get('messages'))} | {_fmt(rate)} | "
+            f"{_fmt(run.get('outcomes_per_s'))} | {_fmt(ratio(platform, rate), 2)} | "
+            f"{process_cpu:.2f}, {cpu.get('kafka_cores', 0):.2f}, "
+            f"{cpu.get('mariadb_cores', 0):.2f}, {cpu.get('other_cores', 0):.2f} |")
+    throughput = results.get("throughput") or {}
+    mysql = throughput.get("mysql") or {}
+    if mysql:
+        rows.append("")
+        rows.append(
+            f"MySQL sink during the one-worker run: {_fmt(mysql.get('rows_per_s'))} rows/s "
+            f"({', '.join(f'{k} {_fmt(v)}' for k, v in (mysql.get('rows') or {}).items())}); "
+            f"largest backlog {_fmt(throughput.get('sink_backlog_max'))} outbound records; "
+            f"caught up {_fmt(mysql.get('lag_s'), 2)} s after the last feed record was "
+            f"processed{' (upper bound)' if mysql.get('lag_upper_bound') else ''}.")
+    correctness = results.get("correctness") or {}
+    if correctness:
+        markets = correctness.get("markets") or {}
+        events = correctness.get("events") or {}
+        rows.append("")
+        rows.append(
+            f"Correctness (one worker): markets.v1 latest per key vs `replay`: "
+            f"{_fmt(markets.get('matched'))}/{_fmt(markets.get('compared'))} equal "
+            f"({'OK' if markets.get('ok') else 'MISMATCH'}); events.v1: "
+            f"{_fmt(events.get('matched'))}/{_fmt(events.get('compared'))} "
+            f"({'OK' if events.get('ok') else 'MISMATCH'}); MySQL markets count and version "
+            f"sum {'equal' if correctness.get('mysql_ok') else 'DIFFERENT'}.")
+    scale = results.get("scale_out") or {}
+    if scale.get("correctness"):
+        ok = (scale["correctness"].get("markets") or {}).get("ok")
+        rows.append(f"Two workers: markets.v1 {'equal to' if ok else 'DIFFERENT from'} the "
+                    f"reference.")
+    return "\n".join(rows)
+
+
+def _throughput_runs(results: dict[str, Any]) -> list[tuple[str, dict[str, Any] | None]]:
+    ceilings = results.get("ceilings") or {}
+    return [
+        ("platform, one worker, everything on", results.get("throughput")),
+        ("platform, two workers", results.get("scale_out")),
+        ("raw aiokafka passthrough", ceilings.get("passthrough")),
+        ("do-nothing Faust agent (take_events)", ceilings.get("faust_noop")),
+        ("naive Faust agent (baseline)", ceilings.get("faust_naive")),
+    ]
+
+
+def _state_table(state: dict[str, Any]) -> str:
+    local = state.get("restart_local") or {}
+    changelog = state.get("restart_changelog") or {}
+    rss = state.get("rss_bytes")
+    disk = state.get("datadir_bytes")
+    return "\n".join([
+        f"State: {_fmt(state.get('markets'))} markets ({_fmt(state.get('events'))} events), "
+        f"{_fmt(state.get('messages'))} messages ingested at {_fmt(state.get('rate_msgs'))} "
+        f"msg/s.",
+        "",
+        "| state and recovery | value |",
+        "|---|---|",
+        f"| worker RSS with the state held | {_fmt(rss / 2**20 if rss else None)} MiB |",
+        f"| RocksDB on disk (APP_DATADIR) | {_fmt(disk / 2**20 if disk else None)} MiB |",
+        f"| restart to ready, local store | {_fmt(local.get('ready_s'), 1)} s "
+        f"(RSS {_fmt((local.get('rss_bytes') or 0) / 2**20)} MiB) |",
+        f"| restart to ready, changelog alone | {_fmt(changelog.get('ready_s'), 1)} s "
+        f"(RSS {_fmt((changelog.get('rss_bytes') or 0) / 2**20)} MiB) |",
+        f"| MySQL caught up with all markets | {_fmt(state.get('mysql_caught_up_s'), 1)} s "
+        f"after ingestion |",
+    ])

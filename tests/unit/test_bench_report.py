@@ -1,0 +1,73 @@
+"""Pure helpers of the benchmark: percentiles, rates, targets, the reference comparison."""
+
+from __future__ import annotations
+
+import orjson
+
+from bench import report
+from bench.kafka_io import updated_ts
+from bench.reference import compare, replay_partitions
+from bench.workload import Workload
+from models.memory import MemoryState, replay
+
+
+def test_nearest_rank_percentiles() -> None:
+    values = sorted(range(1, 101))
+    assert report.percentile(values, 50) == 50
+    assert report.percentile(values, 99) == 99
+    assert report.percentile(values, 100) == 100
+    assert report.percentile([], 50) is None
+    summary = report.latency_summary([5, 1, 3])
+    assert summary == {"samples": 3, "p50_ms": 3, "p95_ms": 5, "p99_ms": 5, "max_ms": 5}
+
+
+def test_steady_rate_is_the_slope_between_ten_and_ninety_percent() -> None:
+    samples = [(0.0, 0), (1.0, 100), (2.0, 300), (6.0, 900), (7.0, 1000)]
+    assert report.steady_rate(samples, 1000) == (900 - 100) / (6.0 - 1.0)
+    assert report.steady_rate([(0.0, 0)], 1000) is None
+
+
+def test_targets_come_from_the_results_document() -> None:
+    results = {
+        "throughput": {"rate_msgs": 7000, "mysql": {"lag_s": 2.0}},
+        "ceilings": {"faust_naive": {"rate_msgs": 1000}, "faust_noop": {"rate_msgs": 12000},
+                     "passthrough": {"rate_msgs": 35000}},
+        "latency": [{"offered_rate": 1000.0, "nominal": True, "p99_ms": 40},
+                    {"offered_rate": 5000.0, "nominal": True, "p99_ms": 120},
+                    {"offered_rate": 5000.0, "nominal": False, "p99_ms": 1}],
+        "state": {"rss_bytes": 2**29, "restart_local": {"ready_s": 4.0},
+                  "restart_changelog": {"ready_s": 70.0}},
+    }
+    values = report.summary(results)
+    assert values["ratio_naive"] == 7.0 and values["p99_5000"] == 120
+    table = report.targets_table(results)
+    assert "| latency p99 at 5,000 msg/s (ms) | 120 | <= 100 | no |" in table
+    assert "| platform / naive Faust baseline | 7.00 | >= 6 | yes |" in table
+    assert "restart to ready from the changelog alone (s) | 70.00 | <= 60 | no" in table
+    assert "Run" in report.render({**results, "machine": {}, "options": {}})
+
+
+def test_updated_ts_is_read_without_parsing() -> None:
+    value = orjson.dumps({"event_id": "e", "outcomes": [{"id": "1"}], "updated_ts": 1234567,
+                          "version": 3})
+    assert updated_ts(value) == 1234567
+    assert updated_ts(b'{"version": 1}') is None
+
+
+def test_reference_by_partition_equals_one_replay_and_compares_parsed_json() -> None:
+    feed = Workload(events=40, seed=5).generate(3000)
+    whole = MemoryState()
+    replay(whole, [orjson.loads(v) for v in feed.values], 8, now_ms=0)
+    parts = [replay_partitions(feed, 8, frozenset(range(i, 8, 2))) for i in range(2)]
+    merged = {**parts[0].markets, **parts[1].markets}
+    assert set(merged) == set(whole.markets)
+    assert sum(p.version_sum for p in parts) == sum(s["version"] for s in whole.markets.values())
+
+    latest = {k.encode(): orjson.dumps(orjson.loads(v), option=orjson.OPT_SORT_KEYS)
+              for k, v in merged.items()}
+    assert compare(merged, latest).ok
+    key = next(iter(merged))
+    latest[key.encode()] = b'{"version": 0}'
+    latest[b"extra"] = b"{}"
+    result = compare(merged, latest)
+    assert not result.ok and result.different == [key] and result.unexpected == ["extra"]
