@@ -147,18 +147,33 @@ def render(results: dict[str, Any]) -> str:
     if latency:
         out.append("")
         out.append("| latency, feed ts to markets.v1 arrival | offered msg/s | achieved msg/s "
-                   "| samples | p50 ms | p95 ms | p99 ms | max ms |")
-        out.append("|---|---|---|---|---|---|---|---|")
+                   "| samples | p50 ms | p95 ms | p99 ms | max ms | drain s | other CPU |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|")
         for run in latency:
+            if "offered_rate" not in run:
+                continue
             out.append(
                 f"| {run.get('label')} | {_fmt(run.get('offered_rate'))} | "
                 f"{_fmt(run.get('achieved_rate'))} | {_fmt(run.get('samples'))} | "
                 f"{_fmt(run.get('p50_ms'))} | {_fmt(run.get('p95_ms'))} | "
-                f"{_fmt(run.get('p99_ms'))} | {_fmt(run.get('max_ms'))} |")
+                f"{_fmt(run.get('p99_ms'))} | {_fmt(run.get('max_ms'))} | "
+                f"{_fmt(run.get('drain_s'), 1)}{' (saturated)' if run.get('saturated') else ''} "
+                f"| {_fmt((run.get('cpu') or {}).get('other_cores'), 2)} |")
+        out.append("")
+        out.append("(drain: seconds from the last send until the worker had committed all "
+                   "input; other CPU: cores used by processes outside the benchmark.)")
     state = results.get("state") or {}
     if state:
         out.append("")
         out.append(_state_table(state))
+    profile = (results.get("throughput") or {}).get("profile") or {}
+    if profile.get("samples"):
+        packages = ", ".join(f"{name} {pct}%" for name, pct in
+                             profile.get("self_by_package_pct", [])[:10])
+        out.append("")
+        out.append(f"Worker profile (py-spy, {profile['samples']:,} samples during the one-worker "
+                   f"run): own time by package: {packages}. Collapsed stacks: "
+                   f"`{profile.get('file')}`.")
     notes = results.get("notes") or []
     if notes:
         out.append("")

@@ -820,6 +820,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--docs", action=argparse.BooleanOptionalAction, default=None,
                         help="write docs/performance.md (default: full runs only)")
     parser.add_argument("--keep", action="store_true", help="keep worker logs in /tmp")
+    parser.add_argument("--render", type=Path, metavar="RESULTS_JSON",
+                        help="measure nothing: print (and with --docs write) the markdown of a "
+                             "saved results file")
     args = parser.parse_args(argv)
     quick = args.quick
     defaults = {"messages": (50_000, 1_000_000), "naive_messages": (10_000, 100_000),
@@ -829,12 +832,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if getattr(args, name) is None:
             setattr(args, name, small if quick else full)
     if args.docs is None:
-        args.docs = not quick
+        args.docs = not quick and not args.render
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render:
+        results = _read_json(args.render)
+        markdown = report.render(results)
+        print(markdown)
+        if args.docs:
+            write_docs(results, markdown)
+            print(f"wrote {DOCS.relative_to(ROOT)}")
+        return 0
     bench = Bench(args)
 
     async def run() -> None:
