@@ -1,43 +1,24 @@
-"""The MySQL sink agent: outbound topics in batches, written idempotently."""
+"""The MySQL sink of the worker: ``sinks.consumer`` in this process unless SINK_MODE=separate.
+
+(Replaces the Faust ``mysql-sink`` agent: a plain consumer in its own group, committing only
+after a batch is written; stopping the worker cancels a write under way before its commit.)
+"""
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
-import orjson
-from faust.streams import Stream
-from faust.types import StreamT
-
-from app import metrics, topics
 from app.faust_app import app, settings
-from sinks.mysql import MySQLSink, SinkBatch
+from app.kafka_security import client_kwargs
+from sinks.consumer import SinkConsumer
+from sinks.mysql import MySQLSink
 
 sink = MySQLSink(settings.mysql)
 
-SOURCES = app.topic(
-    *(t.get_topic_name() for t in (topics.markets, topics.events, topics.settlements,
-                                   topics.odds_changes)),
-    key_serializer="raw", value_serializer="raw",
-)
-_FIELD_BY_TOPIC = {
-    topics.markets.get_topic_name(): "markets",
-    topics.events.get_topic_name(): "events",
-    topics.settlements.get_topic_name(): "settlements",
-    topics.odds_changes.get_topic_name(): "odds_changes",
-}
+#: The inline sink (None when a separate ``faust -A app mysql-sink`` process writes MySQL).
+SINK: SinkConsumer | None = None
 
-
-@app.agent(SOURCES, name="mysql-sink")
-async def mysql_sink_agent(stream: StreamT[bytes]) -> None:
-    """Write outbound records to MySQL; offsets advance only after a batch has landed."""
-    batches = cast(Stream[bytes], stream).take_events(
-        settings.sink_batch_size, within=settings.sink_within
-    )
-    async for events in batches:
-        batch = SinkBatch()
-        for event in events:
-            if event.message.value is not None:
-                getattr(batch, _FIELD_BY_TOPIC[event.message.topic]).append(
-                    orjson.loads(event.message.value))
-        metrics.SINK_BATCH_SIZE.observe(len(events))
-        await sink.write_with_retry(batch)
+if settings.sink_mode == "inline":
+    SINK = SinkConsumer(settings, sink, client_kwargs(settings))
+    # Faust starts an instance as it is (its signature asks for a class).
+    app.service(cast(Any, SINK))

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-import faust
-
 from app.kafka_security import faust_credentials
+from app.lean import LeanApp
 from config import get_settings
 
 settings = get_settings()
@@ -17,7 +16,7 @@ if settings.event_loop == "uvloop":
     # Before Faust creates its loop: uvloop roughly halves the event loop's overhead.
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
-app = faust.App(
+app = LeanApp(
     settings.app_id,
     broker=settings.broker_url,
     broker_credentials=faust_credentials(settings),
@@ -39,9 +38,13 @@ app = faust.App(
     stream_buffer_maxsize=32768,
     consumer_max_fetch_size=4 * 1024 * 1024,
     producer_linger_ms=5,
+    # One batch per partition per flush: aiokafka keeps one request in flight per partition,
+    # so 16 KiB batches made a flush of a few thousand records wait for many round trips.
+    producer_max_batch_size=512 * 1024,
     producer_max_request_size=4 * 1024 * 1024,
     producer_acks=-1,
-    autodiscover=["agents", "web", "app.commands", "app.cmd_replay", "app.cmd_simulate"],
+    autodiscover=["agents", "web", "app.commands", "app.cmd_replay", "app.cmd_simulate",
+                 "app.cmd_sink"],
     origin="app",
 )
 

@@ -300,7 +300,10 @@ class Deployment:
     loop: str | None = None
     partitions: int = 8
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: ``separate``: the MySQL sink runs as its own ``faust -A app mysql-sink`` process.
+    sink_mode: str = "separate"
     workers: list[WorkerProcess] = field(default_factory=list)
+    sinks: list[subprocess.Popen[bytes]] = field(default_factory=list)
     destroyed: bool = False
 
     @property
@@ -314,6 +317,10 @@ class Deployment:
     @property
     def group(self) -> str:
         return self.app_id
+
+    @property
+    def sink_group(self) -> str:
+        return f"{self.app_id}-mysql-sink"
 
     def topic(self, name: str) -> str:
         return f"{self.name}.{name}"
@@ -335,6 +342,7 @@ class Deployment:
             "WEB_PORT": str(web_port),
             "APP_DATADIR": str(datadir),
             "APP_STORE": "rocksdb://",
+            "SINK_MODE": self.sink_mode,
         })
         if self.loop:
             env["EVENT_LOOP"] = self.loop
@@ -362,6 +370,17 @@ class Deployment:
         self.workers.append(worker)
         return worker
 
+    def spawn_sink(self) -> subprocess.Popen[bytes] | None:
+        """Start the separate MySQL sink process (None when the workers run it inline)."""
+        if self.sink_mode != "separate":
+            return None
+        env = self.env(free_port(), self.datadir(99))
+        env["SINK_WEB_PORT"] = str(free_port())
+        proc = spawn(faust_command("app", self.loop, "mysql-sink"), env,
+                     self.tmp / f"{self.name}-sink{len(self.sinks)}.log")
+        self.sinks.append(proc)
+        return proc
+
     def stop_worker(self, worker: WorkerProcess, timeout: float = 60) -> float:
         """Stop one worker; return the seconds it took to exit."""
         started = time.monotonic()
@@ -376,6 +395,9 @@ class Deployment:
     async def destroy(self, kafka: Kafka) -> None:
         for worker in list(self.workers):
             self.stop_worker(worker, 30)
+        for sink in self.sinks:
+            stop_process(sink, 30)
+        self.sinks.clear()
         if self.destroyed:
             return
         self.destroyed = True

@@ -95,7 +95,8 @@ class Bench:
         self.kafka: Kafka = None  # type: ignore[assignment]  # made inside the event loop
         self.deployments: list[Deployment] = []
         self.notes: list[str] = []
-        self.results: dict[str, Any] = {"run_id": self.run_id, "notes": self.notes}
+        self.results: dict[str, Any] = {"run_id": self.run_id, "notes": self.notes,
+                                        "sink_mode": args.sink}
         self.workload = Workload(1)
         self.feed = Feed()
         self.expected: ref.Reference | None = None
@@ -106,7 +107,8 @@ class Bench:
         extra = {k: v for k, v in os.environ.items() if k in ("BATCH_SIZE", "BATCH_WITHIN",
                                                               "SINK_BATCH_SIZE", "SINK_WITHIN")}
         dep = Deployment(f"{self.run_id}{suffix}", self.tmp, loop=self.args.loop,
-                         partitions=self.args.partitions, extra_env=extra)
+                         partitions=self.args.partitions, extra_env=extra,
+                         sink_mode=self.args.sink)
         self.deployments.append(dep)
         return dep
 
@@ -134,7 +136,7 @@ class Bench:
     async def sink_backlog(self, dep: Deployment) -> int:
         behind = 0
         for name in SINK_TOPICS:
-            behind += await self.kafka.behind(dep.group, dep.topic(name))
+            behind += await self.kafka.behind(dep.sink_group, dep.topic(name))
         return behind
 
     async def mysql_totals(self, dep: Deployment) -> tuple[int, int]:
@@ -245,6 +247,9 @@ class Bench:
         procs = [dep.spawn_worker(i) for i in range(1 if start == "join" else workers)]
         for i, worker in enumerate(procs):
             meter.pids[f"worker{i}"] = worker.pid
+        sink = dep.spawn_sink()
+        if sink is not None:
+            meter.pids["sink"] = sink.pid
         meter.start()
         ready = [await w.wait_ready(300) for w in procs]
         produced = None
@@ -416,7 +421,8 @@ class Bench:
         await self.quiet(f"latency {label}")
         consumer = LatencyConsumer(dep.topic("markets.v1"))
         await consumer.start(await self.kafka.partitions(dep.topic("markets.v1")))
-        meter = CpuMeter(service_pids() | {"worker0": dep.workers[0].pid}).start()
+        meter = CpuMeter(service_pids() | {"worker0": dep.workers[0].pid}
+                         | {f"sink{i}": p.pid for i, p in enumerate(dep.sinks)}).start()
         saturated = False
         try:
             paced = await paced_produce(dep.topic("feed.v1"), feed, rate)
@@ -799,6 +805,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default=default_loop(),
                         help="event loop of the workers, the passthrough and the do-nothing "
                              "agent (EVENT_LOOP, faust -L); default: the platform's setting")
+    parser.add_argument("--sink", choices=("separate", "inline"), default="separate",
+                        help="the MySQL sink as its own process (SINK_MODE=separate, as "
+                             "deployed) or inside the worker")
     parser.add_argument("--skip", type=lambda s: set(s.split(",")), default=set(),
                         help="comma list of: passthrough,noop,naive,correctness,platform "
                              "(the one-worker run and latency),latency,scaleout,state")

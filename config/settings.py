@@ -192,6 +192,8 @@ class Settings:
     batch_within: float
     sink_batch_size: int
     sink_within: float
+    sink_mode: str
+    sink_web_port: int
     producer_timeout: float
     event_loop: str
     health_stall_seconds: float
@@ -225,6 +227,8 @@ class Settings:
             batch_within=_float(env, "BATCH_WITHIN", 0.02),
             sink_batch_size=_int(env, "SINK_BATCH_SIZE", 2000, minimum=1),
             sink_within=_float(env, "SINK_WITHIN", 0.2),
+            sink_mode=_choice(env, "SINK_MODE", ("inline", "separate")),
+            sink_web_port=_int(env, "SINK_WEB_PORT", 6070, minimum=1),
             producer_timeout=_float(env, "PRODUCER_TIMEOUT", 20.0),
             event_loop=_choice(env, "EVENT_LOOP", ("uvloop", "asyncio")),
             health_stall_seconds=_float(env, "HEALTH_STALL_SECONDS", 60.0),

@@ -34,63 +34,77 @@ def _ascii_id(value: Any, longest: int) -> bool:
             and value.isprintable() and " " not in value)
 
 
-def _check_levels(levels: Any, where: str) -> None:
+def _levels_problem(levels: Any, name: str) -> str | None:
     if type(levels) is not list or len(levels) > 3:
-        raise Invalid(f"{where} must be a list of at most 3 levels")
+        return f".{name} must be a list of at most 3 levels"
     for level in levels:
         if (type(level) is not list or len(level) != 2
                 or not all(_number(x) and x >= 0 for x in level)):
-            raise Invalid(f"{where} levels must be [price, size] pairs of numbers >= 0")
+            return f".{name} levels must be [price, size] pairs of numbers >= 0"
+    return None
 
 
-def _check_outcome(outcome: Any, where: str) -> None:
+def _outcome_problem(outcome: Any) -> str | None:
+    """Return what is wrong with one outcome, as the end of a sentence about it, or None."""
     if type(outcome) is not dict or "id" not in outcome:
-        raise Invalid(f"{where} must be an object with an id")
+        return " must be an object with an id"
     if not _ascii_id(outcome["id"], 128):
-        raise Invalid(f"{where}.id must be 1-128 printable ASCII characters")
+        return ".id must be 1-128 printable ASCII characters"
+    if len(outcome) == 2 and "odds" in outcome:
+        # The common shape, {id, odds}: one check.
+        value = outcome["odds"]
+        return None if _number(value) and 1.0 < value <= 10000 else (
+            ".odds must be a number > 1 and <= 10000")
     for name in ("odds", "last_traded"):
         if name in outcome:
             value = outcome[name]
             if not (_number(value) and 1.0 < value <= 10000):
-                raise Invalid(f"{where}.{name} must be a number > 1 and <= 10000")
+                return f".{name} must be a number > 1 and <= 10000"
     if "active" in outcome and type(outcome["active"]) is not bool:
-        raise Invalid(f"{where}.active must be a boolean")
+        return ".active must be a boolean"
     if "probability" in outcome:
         value = outcome["probability"]
         if not (_number(value) and 0 <= value <= 1):
-            raise Invalid(f"{where}.probability must be a number from 0 to 1")
+            return ".probability must be a number from 0 to 1"
     if "traded_volume" in outcome:
         value = outcome["traded_volume"]
         if not (_number(value) and value >= 0):
-            raise Invalid(f"{where}.traded_volume must be a number >= 0")
+            return ".traded_volume must be a number >= 0"
     for name in ("back", "lay"):
         if name in outcome:
-            _check_levels(outcome[name], f"{where}.{name}")
+            problem = _levels_problem(outcome[name], name)
+            if problem is not None:
+                return problem
+    return None
 
 
-def _check_market(market: Any, where: str) -> None:
+def _market_problem(market: Any) -> str | None:
+    """Return what is wrong with one market (or its outcomes), or None."""
     if type(market) is not dict or "id" not in market or "outcomes" not in market:
-        raise Invalid(f"{where} must be an object with id and outcomes")
+        return " must be an object with id and outcomes"
     if not _ascii_id(market["id"], 64):
-        raise Invalid(f"{where}.id must be 1-64 printable ASCII characters")
+        return ".id must be 1-64 printable ASCII characters"
     if "specifiers" in market and not (type(market["specifiers"]) is str
                                        and len(market["specifiers"]) <= 255):
-        raise Invalid(f"{where}.specifiers must be a string of at most 255 characters")
+        return ".specifiers must be a string of at most 255 characters"
     if "status" in market and not (type(market["status"]) is str
                                    and market["status"] in MARKET_STATUS):
-        raise Invalid(f"{where}.status must be one of {sorted(MARKET_STATUS)}")
+        return f".status must be one of {sorted(MARKET_STATUS)}"
     if "in_play" in market and type(market["in_play"]) is not bool:
-        raise Invalid(f"{where}.in_play must be a boolean")
+        return ".in_play must be a boolean"
     if "bet_delay" in market and not (_int(market["bet_delay"]) and market["bet_delay"] >= 0):
-        raise Invalid(f"{where}.bet_delay must be an integer >= 0")
+        return ".bet_delay must be an integer >= 0"
     if "number_of_winners" in market and not (_int(market["number_of_winners"])
                                               and market["number_of_winners"] >= 1):
-        raise Invalid(f"{where}.number_of_winners must be an integer >= 1")
+        return ".number_of_winners must be an integer >= 1"
     outcomes = market["outcomes"]
     if type(outcomes) is not list or len(outcomes) > 500:
-        raise Invalid(f"{where}.outcomes must be a list of at most 500")
+        return ".outcomes must be a list of at most 500"
     for i, outcome in enumerate(outcomes):
-        _check_outcome(outcome, f"{where}.outcomes[{i}]")
+        problem = _outcome_problem(outcome)
+        if problem is not None:
+            return f".outcomes[{i}]{problem}"
+    return None
 
 
 def _check_status(status: Any) -> None:
@@ -131,4 +145,6 @@ def check_odds_change(message: dict[str, Any]) -> None:
     if type(markets) is not list or len(markets) > 2000:
         raise Invalid("markets must be a list of at most 2000")
     for i, market in enumerate(markets):
-        _check_market(market, f"markets[{i}]")
+        problem = _market_problem(market)
+        if problem is not None:
+            raise Invalid(f"markets[{i}]{problem}")

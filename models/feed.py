@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any, cast
 
@@ -42,8 +42,9 @@ def _validator(message_type: str) -> Any:
     return fastjsonschema.compile(load_schema(message_type))
 
 
+@lru_cache(maxsize=65536)
 def canonical_specifiers(raw: str) -> str:
-    """Sort ``name=value`` pairs by name and join them with ``|``."""
+    """Sort ``name=value`` pairs by name and join them with ``|`` (cached: lines repeat)."""
     if not raw:
         return ""
     pairs = []
@@ -84,7 +85,10 @@ def decode(raw: bytes | None) -> dict[str, Any]:
         if type(message.get(name)) is float:  # 5.0 is an integer to JSON Schema
             message[name] = int(message[name])
     for market in message.get("markets", ()):
-        market["specifiers"] = canonical_specifiers(market.get("specifiers", ""))
+        raw_specifiers = market.get("specifiers", "")
+        if type(raw_specifiers) is not str:
+            raise FeedError(f"specifiers of market {market['id']} must be a string")
+        market["specifiers"] = canonical_specifiers(raw_specifiers)
         if len(market["specifiers"]) > MAX_SPECIFIERS:
             raise FeedError(f"specifiers of market {market['id']} exceed {MAX_SPECIFIERS} chars")
     return cast(dict[str, Any], message)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from models.odds import american, direction, fractional, implied_probability, margin
@@ -120,14 +121,20 @@ def _same_prices(feed_outcomes: list[dict[str, Any]], held: list[Snapshot]) -> b
     return same
 
 
+@lru_cache(maxsize=16384)
+def _derived(odds: float) -> tuple[float, int, str]:
+    """Implied probability, American and fractional odds of one price (prices repeat)."""
+    return implied_probability(odds), american(odds), fractional(odds)
+
+
 def _price_fields(outcome: Snapshot, previous_odds: float | None) -> Snapshot:
     odds = outcome.get("odds")
     if odds is None:
         return {**outcome, "odds": None, "implied_probability": None, "american": None,
                 "fractional": None, "direction": "same"}
-    return {**outcome, "implied_probability": implied_probability(odds),
-            "american": american(odds), "fractional": fractional(odds),
-            "direction": direction(previous_odds, odds)}
+    implied, american_odds, fraction = _derived(odds)
+    return {**outcome, "implied_probability": implied, "american": american_odds,
+            "fractional": fraction, "direction": direction(previous_odds, odds)}
 
 
 def _changes(old: Snapshot | None, new: Snapshot) -> tuple[Change, ...]:
@@ -174,6 +181,9 @@ def new_market(event_id: str, market_id: str, specifiers: str, producer: int) ->
     }
 
 
+NO_OUTCOME: Snapshot = {}
+NO_PRICE: Snapshot = {"implied_probability": None, "american": None, "fractional": None,
+                      "direction": "same"}
 OUTCOME_FEED_FIELDS = ("odds", "active", "probability", "back", "lay", "last_traded",
                        "traded_volume")
 MARKET_FEED_FIELDS = ("in_play", "bet_delay", "number_of_winners")
@@ -207,18 +217,28 @@ def apply_odds_change(
     previous = {o["id"]: o for o in base["outcomes"]}
     outcomes = []
     for feed_outcome in feed_market["outcomes"]:
-        held = previous.get(feed_outcome["id"], {})
+        held = previous.get(feed_outcome["id"]) or NO_OUTCOME
+        odds = feed_outcome.get("odds")
         outcome: Snapshot = {"id": feed_outcome["id"], "result": held.get("result"),
                              "void_factor": held.get("void_factor"),
                              "dead_heat_factor": held.get("dead_heat_factor")}
-        for name in OUTCOME_FEED_FIELDS:
-            if name in feed_outcome:
-                outcome[name] = feed_outcome[name]
-        odds = feed_outcome.get("odds")
+        if len(feed_outcome) > 2 or odds is None:
+            for name in OUTCOME_FEED_FIELDS:
+                if name in feed_outcome:
+                    outcome[name] = feed_outcome[name]
         outcome["odds"] = odds
         outcome["active"] = bool(feed_outcome.get("active", True)) and odds is not None
         outcome.setdefault("probability", None)
-        outcomes.append(_price_fields(outcome, held.get("odds")))
+        if odds is None:
+            outcome.update(NO_PRICE)
+        else:
+            # Set in place: the dict is new, and a copy per outcome showed in profiles.
+            implied, american_odds, fraction = _derived(odds)
+            outcome["implied_probability"] = implied
+            outcome["american"] = american_odds
+            outcome["fractional"] = fraction
+            outcome["direction"] = direction(held.get("odds"), odds)
+        outcomes.append(outcome)
     candidate = {**base, "producer": producer, "outcomes": outcomes,
                  "feed_status": feed_market.get("status", MarketStatus.ACTIVE.value),
                  "producer_down": producer_down}

@@ -1,0 +1,75 @@
+"""CLI command ``mysql-sink``: the MySQL sink as its own process (workers run SINK_MODE=separate).
+
+It serves ``/health`` (the loop answers and the consumer is not stuck), ``/ready`` (MySQL
+answers) and ``/metrics`` on ``SINK_WEB_PORT``, and stops cleanly on SIGTERM or SIGINT:
+a batch being written is abandoned uncommitted and written again by whoever reads it next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app.faust_app import app, settings
+from app.kafka_security import client_kwargs
+from sinks.consumer import SinkConsumer, sink_group
+from sinks.mysql import MySQLSink, SinkUnavailable
+
+
+def health_app(consumer: SinkConsumer) -> web.Application:
+    """Return the sink's health and metrics endpoints."""
+
+    async def health(_request: web.Request) -> web.Response:
+        stalled = time.monotonic() - consumer.last_progress
+        if stalled > settings.health_stall_seconds:
+            return web.json_response({"status": "unhealthy",
+                                      "reason": f"no batch for {stalled:.0f}s"}, status=503)
+        return web.json_response({"status": "ok", "batches": consumer.batches})
+
+    async def ready(_request: web.Request) -> web.Response:
+        if not await consumer.sink.ping():
+            return web.json_response({"status": "not_ready", "reasons": ["MySQL unreachable"]},
+                                     status=503)
+        return web.json_response({"status": "ready"})
+
+    async def metrics(_request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    served = web.Application()
+    served.router.add_get("/health", health)
+    served.router.add_get("/ready", ready)
+    served.router.add_get("/metrics", metrics)
+    return served
+
+
+@app.command()
+async def mysql_sink(self: Any) -> None:
+    """Write the outbound topics to MySQL (own consumer group), until SIGTERM."""
+    sink = MySQLSink(settings.mysql)
+    try:
+        await sink.start()
+    except SinkUnavailable as exc:
+        # Not fatal: the consumer retries every batch until MySQL answers.
+        self.say(f"{exc}; will retry")
+    consumer = SinkConsumer(settings, sink, client_kwargs(settings))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    runner = web.AppRunner(health_app(consumer))
+    await runner.setup()
+    await web.TCPSite(runner, settings.web_host, settings.sink_web_port).start()
+    await consumer.start()
+    self.say(f"mysql-sink: group {sink_group(settings)} -> {settings.mysql.redacted()}, "
+             f"health on http://{settings.web_host}:{settings.sink_web_port}/health")
+    try:
+        await stop.wait()
+    finally:
+        await consumer.stop()
+        await runner.cleanup()
+    self.say(f"mysql-sink stopped after {consumer.batches} batches")
