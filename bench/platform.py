@@ -303,7 +303,7 @@ class Deployment:
     #: ``separate``: the MySQL sink runs as its own ``faust -A app mysql-sink`` process.
     sink_mode: str = "separate"
     workers: list[WorkerProcess] = field(default_factory=list)
-    sinks: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    sinks: list[WorkerProcess] = field(default_factory=list)
     destroyed: bool = False
 
     @property
@@ -370,16 +370,18 @@ class Deployment:
         self.workers.append(worker)
         return worker
 
-    def spawn_sink(self) -> subprocess.Popen[bytes] | None:
+    def spawn_sink(self) -> WorkerProcess | None:
         """Start the separate MySQL sink process (None when the workers run it inline)."""
         if self.sink_mode != "separate":
             return None
-        env = self.env(free_port(), self.datadir(99))
-        env["SINK_WEB_PORT"] = str(free_port())
-        proc = spawn(faust_command("app", self.loop, "mysql-sink"), env,
-                     self.tmp / f"{self.name}-sink{len(self.sinks)}.log")
-        self.sinks.append(proc)
-        return proc
+        env, port = self.env(free_port(), self.datadir(99)), free_port()
+        env["SINK_WEB_PORT"] = str(port)
+        log = self.tmp / f"{self.name}-sink{len(self.sinks)}.log"
+        started = time.monotonic()
+        proc = spawn(faust_command("app", self.loop, "mysql-sink"), env, log)
+        sink = WorkerProcess(proc, f"http://127.0.0.1:{port}", log, self.datadir(99), started)
+        self.sinks.append(sink)
+        return sink
 
     def stop_worker(self, worker: WorkerProcess, timeout: float = 60) -> float:
         """Stop one worker; return the seconds it took to exit."""
@@ -396,7 +398,7 @@ class Deployment:
         for worker in list(self.workers):
             self.stop_worker(worker, 30)
         for sink in self.sinks:
-            stop_process(sink, 30)
+            stop_process(sink.proc, 30)
         self.sinks.clear()
         if self.destroyed:
             return

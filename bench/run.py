@@ -325,7 +325,7 @@ class Bench:
                 mysql["lag_upper_bound"] = mysql["polls_before_match"] == 0
                 span = mysql["caught_up_at"] - first / 1000
                 metrics: dict[str, float] = Counter()
-                for worker in procs:
+                for worker in [*procs, *dep.sinks]:
                     metrics.update(await worker.metrics())
                 rows = {k.split('table="')[1].rstrip('"}'): int(v) for k, v in metrics.items()
                         if k.startswith("odds_sink_rows_total{")}
@@ -599,6 +599,7 @@ class Bench:
         await self.produce(dep, book)
         await self.quiet("state")
         worker = dep.spawn_worker(0)
+        dep.spawn_sink()
         await worker.wait_ready(300)
         started = time.time()
         await self.wait_consumed(dep.group, dep.topic("feed.v1"), max(900, len(book) / 100))

@@ -79,6 +79,7 @@ class Planner(Generic[Source]):
         self.now_ms = now_ms
         self.silence_timeout_ms = silence_timeout_ms
         self.plan: BatchPlan[Source] = BatchPlan()
+        self._stored_producers: dict[str, Snapshot | None] = {}
         self.digest = ""
         self._handlers: dict[str, Callable[[Source, dict[str, Any]], None]] = {
             "odds_change": self._odds_change,
@@ -108,7 +109,12 @@ class Planner(Generic[Source]):
 
     def _producer(self, source: Source, key: str) -> Snapshot | None:
         pending = self.plan.producers.get(key)
-        return pending.state if pending is not None else self.reader.producer(source, key)
+        if pending is not None:
+            return pending.state
+        # Read once per batch: every odds_change asks for its producer's partition view.
+        if key not in self._stored_producers:
+            self._stored_producers[key] = self.reader.producer(source, key)
+        return self._stored_producers[key]
 
     def _producer_down(self, source: Source, producer: int) -> bool:
         key = pr.partition_producer_key(producer, self.reader.partition(source))
