@@ -48,6 +48,9 @@ HEADLESS = "odds-worker-headless"
 API = "odds-api"
 SECRET = "odds-secrets"
 INIT_JOB = "odds-init"
+SINK = "odds-sink"
+# The sink's health server binds every interface of its pod, for the probes.
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - a value the manifests must carry, not a bind here
 DATA_VOLUME = "data"
 # Variables set on the pods that the app does not read itself: inputs of WEB_HOST.
 POD_HELPERS = {"POD_NAME", "POD_NAMESPACE"}
@@ -207,6 +210,13 @@ def worker_container(overlay: str) -> dict[str, Any]:
     return container
 
 
+def sink_container(overlay: str) -> dict[str, Any]:
+    containers = find(overlay, "Deployment", SINK)["spec"]["template"]["spec"]["containers"]
+    assert [c["name"] for c in containers] == ["sink"]
+    container: dict[str, Any] = containers[0]
+    return container
+
+
 def job_containers(overlay: str) -> list[dict[str, Any]]:
     spec = find(overlay, "Job", INIT_JOB)["spec"]["template"]["spec"]
     return [*spec.get("initContainers", []), *spec["containers"]]
@@ -231,7 +241,7 @@ def app_settings_calls() -> dict[str, ast.Call]:
         if (isinstance(func, ast.Attribute) and func.attr == "get"
                 and isinstance(func.value, ast.Name) and func.value.id == "env"):
             arg = node.args[0] if node.args else None
-        elif isinstance(func, ast.Name) and func.id in ("_int", "_float", "_secret"):
+        elif isinstance(func, ast.Name) and func.id in ("_int", "_float", "_secret", "_choice"):
             arg = node.args[1] if len(node.args) > 1 else None
         else:
             continue
@@ -331,6 +341,8 @@ def test_overlay_has_every_object(overlay: str) -> None:
         ("ConfigMap", "odds"), ("Job", INIT_JOB), ("NetworkPolicy", "odds-init"),
         ("NetworkPolicy", WORKER), ("PodDisruptionBudget", WORKER), ("Service", API),
         ("Service", HEADLESS), ("ServiceMonitor", WORKER), ("StatefulSet", WORKER),
+        ("Deployment", SINK), ("NetworkPolicy", SINK), ("Service", SINK),
+        ("ServiceMonitor", SINK),
     ]
     if overlay == "dev":
         expected += [("Namespace", "odds-dev"), ("Secret", SECRET)]
@@ -344,12 +356,12 @@ def test_overlay_has_every_object(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_first_apply_phase_selects_what_the_init_job_needs(overlay: str) -> None:
-    """docs/operations.md applies `-l 'app.kubernetes.io/component notin (worker,api)'` first
+    """docs/operations.md applies `-l 'app.kubernetes.io/component notin (worker,api,sink)'` first
     (settings, Secret, Namespace, init Job), waits for the Job, then applies everything."""
     first = sorted(
         (o["kind"], o["metadata"]["name"]) for o in objects(overlay)
         if o["metadata"].get("labels", {}).get("app.kubernetes.io/component")
-        not in ("worker", "api"))
+        not in ("worker", "api", "sink"))
     expected = [("ConfigMap", configmap(overlay)["metadata"]["name"]), ("Job", INIT_JOB),
                 ("NetworkPolicy", "odds-init")]
     if overlay == "dev":
@@ -484,7 +496,8 @@ def test_init_job_creates_topics_then_migrates(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_images_are_pinned(overlay: str) -> None:
-    images = {c["image"] for c in [worker_container(overlay), *job_containers(overlay)]}
+    images = {c["image"] for c in [worker_container(overlay), sink_container(overlay),
+                                     *job_containers(overlay)]}
     assert len(images) == 1
     (image,) = images
     assert re.fullmatch(r"[\w./-]+:[\w.-]+", image) and not image.endswith(":latest"), image
@@ -515,7 +528,7 @@ def test_manifests_agree_with_the_app(overlay: str) -> None:
     set_names = set(data)
     for secret in of_kind(overlay, "Secret"):
         set_names |= set(secret.get("stringData", {})) | set(secret.get("data", {}))
-    for c in [container, *job_containers(overlay)]:
+    for c in [container, sink_container(overlay), *job_containers(overlay)]:
         set_names |= {e["name"] for e in c.get("env", [])}
     assert set_names - known == set(), f"the app reads no {sorted(set_names - known)}"
 
@@ -536,6 +549,59 @@ def test_manifests_agree_with_the_app(overlay: str) -> None:
     assert str(settings.datadir) == mounts[DATA_VOLUME]
     assert settings.store == "rocksdb://"
     assert settings.web_host == f"{WORKER}-0.{HEADLESS}.ns.svc.cluster.local"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_sink_runs_as_its_own_deployment(overlay: str) -> None:
+    data = configmap(overlay)["data"]
+    assert data["SINK_MODE"] == "separate", "workers must not run the sink the Deployment runs"
+    sink_port = int(data["SINK_WEB_PORT"])
+    assert app_default("SINK_WEB_PORT") == sink_port
+    worker, sink = worker_container(overlay), sink_container(overlay)
+    assert sink["args"] == ["mysql-sink"]
+    assert "command" not in sink, "use the image's ENTRYPOINT (faust -A app)"
+    assert (sink["image"], sink["envFrom"]) == (worker["image"], worker["envFrom"])
+    (port,) = sink["ports"]
+    assert (port["name"], port["containerPort"]) == ("http", sink_port)
+    assert {e["name"]: e.get("value") for e in sink["env"]} == {"WEB_HOST": ALL_INTERFACES}
+    for probe, path in PROBES.items():
+        assert sink[probe]["httpGet"] == {"path": path, "port": "http"}, probe
+    for bound in ("requests", "limits"):
+        assert set(sink["resources"][bound]) >= {"cpu", "memory"}, f"{bound} incomplete"
+    assert sink["securityContext"]["readOnlyRootFilesystem"] is True
+    mounts = {m["mountPath"] for m in sink["volumeMounts"]}
+    assert {data["APP_DATADIR"], "/tmp"} <= mounts  # noqa: S108 - a mount path, not a file
+
+    deployment = find(overlay, "Deployment", SINK)
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    worker_labels = find(overlay, "StatefulSet", WORKER)["spec"]["template"]["metadata"]["labels"]
+    assert selected(deployment["spec"]["selector"]["matchLabels"], pod_labels)
+    for name in (API, HEADLESS):
+        assert not selected(find(overlay, "Service", name)["spec"]["selector"], pod_labels), \
+            f"{name} must not send traffic to the sink"
+    service = find(overlay, "Service", SINK)
+    assert selected(service["spec"]["selector"], pod_labels)
+    assert not selected(service["spec"]["selector"], worker_labels)
+    monitor = find(overlay, "ServiceMonitor", SINK)
+    monitored = [s["metadata"]["name"] for s in of_kind(overlay, "Service")
+                 if selected(monitor["spec"]["selector"]["matchLabels"], s["metadata"]["labels"])]
+    assert monitored == [SINK]
+
+    # The sink's policy: its port from monitoring only; the workers' backends, and no peers.
+    policy = find(overlay, "NetworkPolicy", SINK)["spec"]
+    assert selected(policy["podSelector"]["matchLabels"], pod_labels)
+    assert not selected(policy["podSelector"]["matchLabels"], worker_labels)
+    assert sorted(policy["policyTypes"]) == ["Egress", "Ingress"]
+    for rule in policy["ingress"]:
+        assert _ports(rule) == {("TCP", sink_port)}
+    web_port = int(data["WEB_PORT"])
+    backends = set().union(*(_ports(r) for r in
+                             find(overlay, "NetworkPolicy", WORKER)["spec"]["egress"]))
+    assert set().union(*(_ports(r) for r in policy["egress"])) == backends - {("TCP", web_port)}
+    # The app accepts the sink pod's environment too.
+    env = {**data, "MYSQL_DSN": "mysql://betting:secret@mysql:3306/betting",
+           "WEB_HOST": ALL_INTERFACES}
+    assert Settings.from_env(env).sink_mode == "separate"
 
 
 def test_secret_example_holds_placeholders_only() -> None:
