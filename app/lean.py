@@ -22,9 +22,10 @@ from mode import Service
 #: Records handed over between two yields to the event loop (Faust: 100).
 YIELD_EVERY = 1000
 #: A fetch answers once this much is waiting, or after ``FETCH_MAX_WAIT_MS`` (Faust: 1 byte,
-#: 1,500 ms). At low rates the broker otherwise answers every fetch with a record or two,
-#: and decoding a response for every assigned partition in pure Python, in the consumer
-#: thread, took a third of the worker's CPU at 1,000 msg/s.
+#: 1,500 ms). With Faust's values the broker answers each fetch with a record or two under
+#: live traffic, and every response is decoded in pure Python in the consumer thread. Measured
+#: here (one noisy run each): worker CPU at 1,000 msg/s 0.55 -> 0.50 cores, latency p99
+#: 562 -> 358 ms; the price is an idle worker at 0.09 cores instead of 0.02.
 FETCH_MIN_BYTES = 64 * 1024
 FETCH_MAX_WAIT_MS = 10
 
