@@ -81,19 +81,6 @@ class Planner(Generic[Source]):
         self.plan: BatchPlan[Source] = BatchPlan()
         self._stored_producers: dict[str, Snapshot | None] = {}
         self.digest = ""
-        self._handlers: dict[str, Callable[[Source, dict[str, Any]], None]] = {
-            "odds_change": self._odds_change,
-            "bet_stop": self._bet_stop,
-            "bet_settlement": self._settlement,
-            "rollback_bet_settlement": self._rollback_settlement,
-            "bet_cancel": self._cancel,
-            "rollback_bet_cancel": self._rollback_cancel,
-            "fixture_change": self._fixture_change,
-            "alive": self._alive,
-            "snapshot_complete": self._snapshot_complete,
-            "producer_silent": self._producer_silent,
-            "producer_status": self._producer_status,
-        }
 
     # -- reading through the batch ---------------------------------------------------------
 
@@ -173,7 +160,7 @@ class Planner(Generic[Source]):
         # Identifies an exact repeat of a message applied before at the same ts.
         self.digest = hashlib.blake2b(value or b"", digest_size=8).hexdigest()
         if message["type"] in INTERNAL_TYPES:
-            self._handlers[message["type"]](source, message)
+            HANDLERS[message["type"]](self, source, message)
             return
         # Exact repeats are remembered per event (per producer for producer messages): a
         # repeat must change nothing, even in markets created after the original was applied.
@@ -184,7 +171,7 @@ class Planner(Generic[Source]):
         if self.digest in scope["recent"]:
             self.plan.verdicts[mk.Verdict.DUPLICATE.value] += 1
             return
-        self._handlers[message["type"]](source, message)
+        HANDLERS[message["type"]](self, source, message)
         put(source, message)
 
     def _put_recent(self, source: Source, message: dict[str, Any]) -> None:
@@ -323,6 +310,24 @@ class Planner(Generic[Source]):
             if self.reader.partition(pending.source) == partition:
                 found[key] = pending.state
         return sorted(found.items())
+
+
+#: Message type -> the planner's rule. Plain functions, not bound methods kept on the planner:
+#: those would make a reference cycle that keeps every batch's state alive until the garbage
+#: collector runs (measured: 60-100 ms pauses every second at 1,000 msg/s).
+HANDLERS: dict[str, Callable[[Planner[Any], Any, dict[str, Any]], None]] = {
+    "odds_change": Planner._odds_change,
+    "bet_stop": Planner._bet_stop,
+    "bet_settlement": Planner._settlement,
+    "rollback_bet_settlement": Planner._rollback_settlement,
+    "bet_cancel": Planner._cancel,
+    "rollback_bet_cancel": Planner._rollback_cancel,
+    "fixture_change": Planner._fixture_change,
+    "alive": Planner._alive,
+    "snapshot_complete": Planner._snapshot_complete,
+    "producer_silent": Planner._producer_silent,
+    "producer_status": Planner._producer_status,
+}
 
 
 def _check_key(message: dict[str, Any], key: bytes | None) -> None:
