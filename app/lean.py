@@ -6,17 +6,32 @@ per record (faust-streaming #229), about a third of a do-nothing agent's time. T
 callback never blocks (it puts without waiting and pauses partitions under pressure), so
 this drain awaits it directly. Everything else is Faust's loop as it is: read offsets,
 gaps, commits, dropping records below the read offset, stopping.
+
+A rebalance must not lose records (tests/integration/test_faults.py, the survivor test).
+Faust's recovery resumes the flow before it seeks the stream partitions to their committed
+offsets (``faust/tables/recovery.py``: "Resuming flow..." in ``_restart_recovery``, then
+``on_recovery_completed``: ``resume_partitions``, ``perform_seek``, ``flow_control.resume``).
+The revocation has emptied the read offsets, so records fetched meanwhile are delivered and
+move aiokafka's fetch position; ``flow_control.resume()`` then clears them from the stream
+queues, and aiokafka, whose ``seek_to_committed`` seeks one partition at a time and skips
+partitions without a commit, does not always fetch them again. The drain takes the jump
+from the committed offset to the advanced position for a gap in the log (``_add_gap``), a
+gap counts as acknowledged, and the next commit passes records nobody processed. So here
+the seek runs with the fetcher stopped and idle, a partition without a commit is seeked to
+its start, and records fetched before a seek are neither delivered nor allowed to move the
+read offset afterwards.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any, ClassVar, cast
 
 import faust
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import ConsumerT, TransportT
+from faust.types import TP, ConsumerT, TransportT
 from mode import Service
 
 #: Records handed over between two yields to the event loop (Faust: 100).
@@ -44,8 +59,55 @@ class LeanConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 class LeanConsumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer with a drain that does not wrap each record in tasks."""
 
+    #: Bumped by every seek to the committed offsets: records fetched before it are stale.
+    _seek_epoch = 0
+    #: ``_seek_epoch`` when the last fetch started.
+    _fetch_epoch = 0
+    #: Set while no fetch is under way in the consumer thread (Faust's
+    #: ``not_waiting_next_records`` is set on entry as well as on exit of a fetch, so
+    #: ``wait_for_stopped_flow`` never waits).
+    _not_fetching: asyncio.Event | None = None
+
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return LeanConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def _fetch_idle(self) -> asyncio.Event:
+        if self._not_fetching is None:
+            self._not_fetching = asyncio.Event()
+            self._not_fetching.set()
+        return self._not_fetching
+
+    async def _getmany(self, active_partitions: Any, timeout: float) -> Any:  # noqa: ASYNC109
+        idle = self._fetch_idle()
+        idle.clear()  # the drain runs one fetch at a time
+        self._fetch_epoch = self._seek_epoch
+        try:
+            return await super()._getmany(active_partitions=active_partitions,
+                                          timeout=timeout)
+        finally:
+            idle.set()
+
+    async def perform_seek(self) -> None:
+        """Seek the partitions to their committed offsets while nothing is fetched."""
+        resume = self.flow_active
+        self.stop_flow()  # no fetch starts; Faust's getmany drops what one returns now
+        await self._fetch_idle().wait()  # one under way ends within its timeout (1 s)
+        try:
+            await super().perform_seek()
+        finally:
+            self._seek_epoch += 1
+            if resume:
+                self.resume_flow()
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        """aiokafka seeks only partitions with a commit: start the others from the
+        beginning (``consumer_auto_offset_reset``), not where an earlier fetch stopped."""
+        committed = await super().seek_to_committed()
+        fresh = [tp for tp, offset in committed.items()
+                 if (offset is None or offset <= 0) and not self._is_changelog_tp(tp)]
+        if fresh:
+            await self._thread.seek_to_beginning(*fresh)
+        return committed
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - worker only
         callback = self.callback
@@ -64,7 +126,12 @@ class LeanConsumer(faust_aiokafka.Consumer):
                 records = getmany(timeout=1.0)
                 await self.sleep(0)
                 if not self.should_stop:
+                    epoch = -1
                     async for tp, message in records:
+                        if epoch < 0:
+                            epoch = self._fetch_epoch  # of the fetch these records come from
+                        if self._seek_epoch != epoch:
+                            break  # fetched before a seek, which fetches these again
                         since_yield += 1
                         if since_yield >= YIELD_EVERY:
                             await asyncio.sleep(0)
@@ -79,6 +146,8 @@ class LeanConsumer(faust_aiokafka.Consumer):
                             self._n_acked = 0
                             await self.commit()
                         await callback(message)
+                        if self._seek_epoch != epoch:
+                            break  # a seek reset the read offset meanwhile: keep it
                         set_read_offset(tp, offset)
                     unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:

@@ -22,7 +22,7 @@ from mode import Service
 
 from app import metrics
 from config import Settings
-from sinks.mysql import MySQLSink, SinkBatch
+from sinks.mysql import MySQLSink, SinkBatch, SinkStopped
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,11 @@ class SinkConsumer(Service):
                 if self.should_stop:
                     return  # on_stop closed it under a fetch
                 raise
+            except SinkStopped:
+                # Stopping while MySQL is down: the batch stays uncommitted and is written
+                # by whoever reads it next.
+                log.warning("stopping with a batch MySQL did not take; it stays uncommitted")
+                return
             except KafkaError as exc:
                 log.warning("MySQL sink consumer failed (%s); restarting in %.0fs",
                             type(exc).__name__, RETRY_SECONDS)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import aiomysql
 import orjson
@@ -18,6 +19,9 @@ from models.market import Snapshot
 from sinks.schema import apply_migrations
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
 
 def _guarded(columns: tuple[str, ...]) -> str:
     # Every column follows the version guard; ``version`` itself is assigned last because
@@ -63,6 +67,24 @@ WHERE o.version < m.version AND o.event_id IN ({placeholders})
 
 class SinkUnavailable(RuntimeError):
     """MySQL could not be reached or written; the batch must be retried."""
+
+
+class SinkStopped(asyncio.CancelledError):
+    """The worker is stopping and the batch was not written: it must not be committed.
+
+    A cancellation: the task writing the batch ends as if its service had cancelled it (mode
+    does not take it for a crash), and code that commits after the write never runs.
+    """
+
+
+def _never() -> bool:
+    return False
+
+
+#: How long a write already under way may finish once the worker stops.
+STOP_GRACE_SECONDS = 5.0
+#: How often a write or a backoff checks whether the worker stops.
+STOP_POLL_SECONDS = 0.1
 
 
 def latest(snapshots: Iterable[Snapshot], key: Callable[[Snapshot], Any]) -> list[Snapshot]:
@@ -166,6 +188,9 @@ class MySQLSink:
                     autocommit=False,
                     charset="utf8mb4",
                     pool_recycle=3600,
+                    # A server that does not answer at all fails the attempt instead of
+                    # holding the sink (and readiness) for the kernel's TCP timeout.
+                    connect_timeout=10,
                 )
                 async with self._pool.acquire() as conn:
                     applied = await apply_migrations(conn)
@@ -227,18 +252,26 @@ class MySQLSink:
         metrics.SINK_BATCH_SECONDS.observe(time.perf_counter() - started)
         return sum(len(rows) for _t, _s, rows in statements)
 
-    async def write_with_retry(self, batch: SinkBatch) -> int:
-        """Write a batch, retrying with exponential backoff until it lands."""
+    async def write_with_retry(self, batch: SinkBatch,
+                               stopping: Callable[[], bool] = _never) -> int:
+        """Write a batch, retrying with exponential backoff until it lands.
+
+        ``stopping`` says whether the worker is shutting down. Then the backoff ends at once
+        and a write under way gets ``STOP_GRACE_SECONDS`` to finish; if the batch has not
+        landed by then, ``SinkStopped`` is raised: the caller must leave the batch
+        uncommitted, so that it is read and written again after the restart. A batch is
+        never dropped.
+        """
         delay = 0.2
         while True:
             try:
-                return await self.write(batch)
+                return await _unless_stopping(self.write(batch), stopping, STOP_GRACE_SECONDS)
             except (aiomysql.Error, OSError) as exc:
                 metrics.SINK_ERRORS.inc()
                 log.warning("MySQL write failed (%s: %s); retrying in %.1fs",
                             type(exc).__name__, exc.args[:1], delay)
                 await self._reset()
-                await asyncio.sleep(delay)
+                await _unless_stopping(asyncio.sleep(delay), stopping, 0.0)
                 delay = min(delay * 2, self.max_backoff)
 
     async def _reset(self) -> None:
@@ -251,6 +284,29 @@ class MySQLSink:
     async def close(self) -> None:
         """Close the pool."""
         await self._reset()
+
+
+async def _unless_stopping(work: Awaitable[T], stopping: Callable[[], bool],
+                           grace: float) -> T:
+    """Await ``work``; once ``stopping()`` is true, give it ``grace`` seconds more, then
+    cancel it and raise ``SinkStopped``."""
+    task = asyncio.ensure_future(work)
+    stop_at: float | None = None
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=STOP_POLL_SECONDS)
+            if done:
+                return task.result()
+            now = time.monotonic()
+            if stop_at is None and stopping():
+                stop_at = now + grace
+            if stop_at is not None and now >= stop_at:
+                raise SinkStopped("the worker is stopping; the batch was not written")
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, aiomysql.Error, OSError):
+                await task
 
 
 async def _rollback_quietly(conn: Any) -> None:
