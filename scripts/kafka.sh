@@ -21,10 +21,17 @@
 #   .kafka/logs    server.log (log4j2), kafka.out (JVM stdout/stderr), mvn.log, format.log
 #   .kafka/kafka.pid, .kafka/server.properties, .kafka/log4j2*.properties, .kafka/scram.stamp
 #
+# A second, independent broker (e.g. one a fault-injection test stops and starts) gets its own
+# files with KAFKA_STATE_DIR (pid file, configuration, lock, SCRAM stamp; data/ and logs/ below it
+# unless KAFKA_DATA_DIR / KAFKA_LOG_DIR say otherwise) and its own ports; it reuses the jars of
+# .kafka/libs. `down` only ever stops the broker whose pid file and configuration are this
+# instance's, so the default broker on 9092 is left alone.
+#
 # Environment (all optional):
 #   KAFKA_HOST (127.0.0.1)  KAFKA_PORT (9092)  KAFKA_CONTROLLER_PORT (9093)  KAFKA_SASL_PORT (9094)
 #   KAFKA_SCRAM_USER (odds)  KAFKA_SCRAM_PASSWORD (odds-secret): development credentials only
 #   KAFKA_HEAP_OPTS ("-Xmx1G -Xms512m")  KAFKA_START_TIMEOUT (60 s)  KAFKA_STOP_TIMEOUT (30 s)
+#   KAFKA_STATE_DIR (.kafka)  KAFKA_DATA_DIR ($KAFKA_STATE_DIR/data)  KAFKA_LOG_DIR ($KAFKA_STATE_DIR/logs)
 #
 # Keep KAFKA_CONTROLLER_PORT stable once the storage is formatted: with a dynamic (--standalone)
 # quorum the controller's endpoint is recorded in the metadata log. `rm -rf .kafka/data` resets it.
@@ -32,11 +39,13 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 POM="$ROOT/infra/kafka/pom.xml"
-STATE="$ROOT/.kafka"
-M2="$STATE/m2"
-LIBS="$STATE/libs"
-DATA="$STATE/data"
-LOGS="$STATE/logs"
+SHARED="$ROOT/.kafka"                      # the jars, shared by every instance
+M2="$SHARED/m2"
+LIBS="$SHARED/libs"
+STATE="${KAFKA_STATE_DIR:-$SHARED}"        # this instance's files
+STATE="${STATE%/}"
+DATA="${KAFKA_DATA_DIR:-$STATE/data}"
+LOGS="${KAFKA_LOG_DIR:-$STATE/logs}"
 PIDFILE="$STATE/kafka.pid"
 CONFIG="$STATE/server.properties"
 LOG4J_SERVER="$STATE/log4j2.properties"
@@ -60,6 +69,8 @@ JVM_OPTS=(-server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupan
           -XX:+ExplicitGCInvokesConcurrent -XX:MaxInlineLevel=15 -Djava.awt.headless=true)
 
 log() { printf '[kafka] %s\n' "$*"; }
+# A path as shown in messages: relative to the repo root when it lies inside it.
+shown() { local p="$1"; [[ "$p" == "$ROOT"/* ]] && p="${p#"$ROOT"/}"; echo "$p"; }
 err() { printf '[kafka] ERROR: %s\n' "$*" >&2; }
 die() { err "$*"; exit 1; }
 
@@ -211,15 +222,15 @@ ensure_jars() {
   fi
   command -v mvn >/dev/null 2>&1 || die "mvn not found; install Maven (apt-get install maven) to resolve the Kafka jars"
   command -v java >/dev/null 2>&1 || die "java not found; Kafka 4.0 needs Java 17+"
-  log "resolving Kafka jars from Maven Central into .kafka/libs (first run only; log: .kafka/logs/mvn.log)"
-  local tmp="$STATE/libs.tmp.$$"
+  log "resolving Kafka jars from Maven Central into $(shown "$LIBS") (first run only; log: $(shown "$LOGS")/mvn.log)"
+  local tmp="$SHARED/libs.tmp.$$"
   rm -rf "$tmp"
   if ! mvn -B -q -f "$POM" -Dmaven.repo.local="$M2" -Dstyle.color=never \
         dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" \
         >"$LOGS/mvn.log" 2>&1; then
     tail -n 30 "$LOGS/mvn.log" | sed 's/^/    /' >&2
     rm -rf "$tmp"
-    die "Maven could not resolve infra/kafka/pom.xml (see .kafka/logs/mvn.log)"
+    die "Maven could not resolve infra/kafka/pom.xml (see $(shown "$LOGS")/mvn.log)"
   fi
   echo "$want" >"$tmp/.pom.sha256"
   rm -rf "$LIBS"
@@ -351,7 +362,7 @@ EOF
 
 cluster_id() { sed -n 's/^cluster.id=//p' "$DATA/meta.properties" 2>/dev/null; }
 
-# What .kafka/scram.stamp holds once the SCRAM user exists in this data dir with this password.
+# What the scram.stamp of this instance holds once the SCRAM user exists in this data dir with this password.
 scram_stamp() {
   local digest
   digest="$(printf '%s' "$KAFKA_SCRAM_PASSWORD" | sha256sum | cut -d' ' -f1)"
@@ -364,15 +375,15 @@ format_storage() {
   fi
   local cluster_id
   cluster_id="$(java -Dlog4j2.configurationFile="$LOG4J_TOOLS" -cp "$LIBS/*" kafka.tools.StorageTool random-uuid 2>>"$LOGS/format.log")" \
-    || die "could not generate a cluster id (see .kafka/logs/format.log)"
-  log "formatting KRaft storage in .kafka/data (cluster id $cluster_id, standalone controller quorum)"
+    || die "could not generate a cluster id (see $(shown "$LOGS")/format.log)"
+  log "formatting KRaft storage in $(shown "$DATA") (cluster id $cluster_id, standalone controller quorum)"
   log "SCRAM user $KAFKA_SCRAM_USER ($SCRAM_MECHANISM) added at format time"
   if ! java -Dlog4j2.configurationFile="$LOG4J_TOOLS" -cp "$LIBS/*" kafka.tools.StorageTool format \
         --config "$CONFIG" --cluster-id "$cluster_id" --standalone --ignore-formatted \
         --add-scram "$SCRAM_MECHANISM=[name=$KAFKA_SCRAM_USER,password=$KAFKA_SCRAM_PASSWORD]" \
         >>"$LOGS/format.log" 2>&1; then
     tail -n 20 "$LOGS/format.log" | sed 's/^/    /' >&2
-    die "formatting the storage failed (see .kafka/logs/format.log)"
+    die "formatting the storage failed (see $(shown "$LOGS")/format.log)"
   fi
   scram_stamp >"$SCRAM_STAMP"
 }
@@ -383,13 +394,13 @@ ensure_scram_user() {
   if [[ -f "$SCRAM_STAMP" && "$(cat "$SCRAM_STAMP")" == "$(scram_stamp)" ]]; then
     return 0
   fi
-  log "data dir .kafka/data has no record of SCRAM user $KAFKA_SCRAM_USER: adding it ($SCRAM_MECHANISM, kafka-configs --alter)"
+  log "data dir $(shown "$DATA") has no record of SCRAM user $KAFKA_SCRAM_USER: adding it ($SCRAM_MECHANISM, kafka-configs --alter)"
   if ! timeout 120 java -Dlog4j2.configurationFile="$LOG4J_TOOLS" -cp "$LIBS/*" kafka.admin.ConfigCommand \
         --bootstrap-server "$KAFKA_HOST:$KAFKA_PORT" --alter --entity-type users \
         --entity-name "$KAFKA_SCRAM_USER" --add-config "$SCRAM_MECHANISM=[password=$KAFKA_SCRAM_PASSWORD]" \
         >>"$LOGS/format.log" 2>&1; then
     tail -n 20 "$LOGS/format.log" | sed 's/^/    /' >&2
-    die "could not create SCRAM user $KAFKA_SCRAM_USER (see .kafka/logs/format.log); the PLAINTEXT listener works, the SASL one will refuse it"
+    die "could not create SCRAM user $KAFKA_SCRAM_USER (see $(shown "$LOGS")/format.log); the PLAINTEXT listener works, the SASL one will refuse it"
   fi
   scram_stamp >"$SCRAM_STAMP"
 }
@@ -402,7 +413,7 @@ wait_until_ready() {  # $1 = pid of the broker
   while :; do
     rc=0; out="$(probe)" || rc=$?
     if [[ $rc -eq 0 ]]; then
-      log "up in $((SECONDS - start)) s: $out (pid $pid, logs .kafka/logs/server.log)"
+      log "up in $((SECONDS - start)) s: $out (pid $pid, logs $(shown "$LOGS")/server.log)"
       return 0
     fi
     if ! alive "$pid"; then
@@ -419,10 +430,10 @@ wait_until_ready() {  # $1 = pid of the broker
 }
 
 cmd_up() {
-  mkdir -p "$STATE" "$LOGS"
+  mkdir -p "$SHARED" "$STATE" "$LOGS"
   # One 'up' at a time (fd 9 is closed for the broker so it does not keep the lock).
   exec 9>"$STATE/.lock"
-  flock -w 180 9 || die "another 'scripts/kafka.sh up' holds .kafka/.lock"
+  flock -w 180 9 || die "another 'scripts/kafka.sh up' holds $(shown "$STATE")/.lock"
 
   local out rc=0 pid
   out="$(probe)" || rc=$?
@@ -442,7 +453,7 @@ cmd_up() {
       log "already running: $out"
       return 0
     fi
-    log "the running broker (pid $pid) has an out-of-date configuration; restarting it (clients reconnect). Changes to .kafka/server.properties:"
+    log "the running broker (pid $pid) has an out-of-date configuration; restarting it (clients reconnect). Changes to $(shown "$CONFIG"):"
     diff "$CONFIG" "$CONFIG.next" | sed -n 's/^\([<>]\) \([^#]\)/    \1 \2/p' || true
     rm -f "$CONFIG.next"
     ensure_scram_user  # while the old broker still serves: a shorter outage

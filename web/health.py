@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -14,7 +15,7 @@ from app.faust_app import app, settings
 from web.replica import REPLICA
 from web.scrape import partition_lag
 
-#: Liveness fails when the odds agent made no progress for this long while lag grew.
+#: Liveness fails when the odds agent made no progress for this long while records waited.
 STALL_SECONDS = settings.health_stall_seconds
 
 
@@ -24,10 +25,38 @@ def feed_lag() -> int:
     return sum(lag for (topic, _), lag in partition_lag().items() if topic == name)
 
 
+def feed_waiting() -> int:
+    """Return how many ``feed.v1`` records of this worker's partitions the odds agent has not
+    finished: not read yet, or read and still waiting in the stream buffer or in a batch.
+
+    The consumer's read position is not enough: it runs ahead of a stalled agent by up to
+    the stream buffer (``stream_buffer_maxsize`` records per partition), so a stuck agent
+    behind a full buffer would look idle. The finished position is the committed offset, or
+    past the last acknowledged record when acks are waiting for the next commit.
+    """
+    consumer: Any = app.consumer
+    name = topics.feed.get_topic_name()
+    committed = consumer._committed_offset  # Faust keeps no public finished position.
+    acked = consumer._acked
+    waiting = 0
+    for tp in consumer.assignment():
+        if tp.topic != name:
+            continue
+        highwater = consumer.highwater(tp)
+        if highwater is None:
+            continue
+        done = committed.get(tp) or 0
+        pending = acked.get(tp)
+        if pending:
+            done = max(done, max(pending) + 1)
+        waiting += max(0, highwater - done)
+    return waiting
+
+
 def liveness_problem() -> str | None:
     """Return why the worker is not alive, or None."""
     now = time.monotonic()
-    lag = feed_lag()
+    lag = feed_waiting()
     if lag == 0:
         odds.PROGRESS.last_idle_at = now
         return None
@@ -44,7 +73,7 @@ async def readiness_problems() -> list[str]:
         problems.append("no partitions assigned yet")
     if app.in_recovery or app.rebalancing:
         problems.append("table recovery or rebalance in progress")
-    if not await sink.ping():
+    if settings.sink_mode == "inline" and not await sink.ping():
         problems.append("MySQL unreachable")
     if not REPLICA.ready:
         problems.append("read model still loading events.v1")

@@ -450,7 +450,9 @@ def _ports(rule: dict[str, Any]) -> set[tuple[str, int]]:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_network_policies_admit_only_what_is_needed(overlay: str) -> None:
     web_port = int(configmap(overlay)["data"]["WEB_PORT"])
-    backends = {("UDP", 53), ("TCP", 53), ("TCP", 9092), ("TCP", 9093), ("TCP", 3306)}
+    # 9094: the SASL listener (docs/security.md).
+    backends = {("UDP", 53), ("TCP", 53), ("TCP", 9092), ("TCP", 9093), ("TCP", 9094),
+                ("TCP", 3306)}
     pod_labels = find(overlay, "StatefulSet", WORKER)["spec"]["template"]["metadata"]["labels"]
 
     worker = find(overlay, "NetworkPolicy", WORKER)["spec"]

@@ -176,8 +176,9 @@ class Worker:
             return resp.status, await resp.json(content_type=None)
 
 
-async def produce(topic: str, records: Iterable[tuple[bytes, bytes]]) -> int:
-    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, linger_ms=10, acks="all",
+async def produce(topic: str, records: Iterable[tuple[bytes, bytes]], *,
+                  bootstrap: str = BOOTSTRAP) -> int:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10, acks="all",
                                 enable_idempotence=True)
     await producer.start()
     count = 0
@@ -195,8 +196,8 @@ async def produce(topic: str, records: Iterable[tuple[bytes, bytes]]) -> int:
 class FeedProducer:
     """One idempotent producer whose sends keep their order, for tests that interleave."""
 
-    def __init__(self) -> None:
-        self.producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, linger_ms=0, acks="all",
+    def __init__(self, *, bootstrap: str = BOOTSTRAP) -> None:
+        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks="all",
                                          enable_idempotence=True)
         self.lock = asyncio.Lock()
 
@@ -212,8 +213,8 @@ class FeedProducer:
         await asyncio.gather(*sent)
 
 
-async def partitions(topic: str) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+async def partitions(topic: str, *, bootstrap: str = BOOTSTRAP) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         (description,) = await admin.describe_topics([topic])
@@ -222,9 +223,9 @@ async def partitions(topic: str) -> list[TopicPartition]:
         await admin.close()
 
 
-async def end_offsets(topic: str) -> dict[int, int]:
-    parts = await partitions(topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP)
+async def end_offsets(topic: str, *, bootstrap: str = BOOTSTRAP) -> dict[int, int]:
+    parts = await partitions(topic, bootstrap=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
         ends = await consumer.end_offsets(parts)
@@ -233,19 +234,19 @@ async def end_offsets(topic: str) -> dict[int, int]:
         await consumer.stop()
 
 
-async def read_compacted(topic: str) -> dict[str, Any]:
+async def read_compacted(topic: str, *, bootstrap: str = BOOTSTRAP) -> dict[str, Any]:
     """Read a topic from the start to its current end; return the latest value per key."""
     latest: dict[str, Any] = {}
-    for key, value in await read_all(topic):
+    for key, value in await read_all(topic, bootstrap=bootstrap):
         latest[key] = value
     return latest
 
 
-async def read_all(topic: str) -> list[tuple[str, Any]]:
+async def read_all(topic: str, *, bootstrap: str = BOOTSTRAP) -> list[tuple[str, Any]]:
     """Read a topic from the start to its current end: (key, value) in partition order."""
-    ends = await end_offsets(topic)
+    ends = await end_offsets(topic, bootstrap=bootstrap)
     records: list[tuple[str, Any]] = []
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
         parts = [TopicPartition(topic, p) for p in ends]
@@ -265,8 +266,9 @@ async def read_all(topic: str) -> list[tuple[str, Any]]:
     return records
 
 
-async def committed_offsets(group: str, topic: str) -> dict[int, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+async def committed_offsets(group: str, topic: str, *,
+                            bootstrap: str = BOOTSTRAP) -> dict[int, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)

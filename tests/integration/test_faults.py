@@ -1,0 +1,541 @@
+"""Fault injection against the real services: a worker killed mid-replay, MariaDB and Kafka
+stopped mid-stream, a worker of two killed, an agent that stops making progress.
+
+Every test checks the whole final state against the pure reference (``models.memory``
+replay of the same input): ``GET /events/{id}`` of every event, the latest value of every key
+of ``markets.v1`` and ``events.v1``, every row of the MySQL ``markets``, ``outcomes`` and
+``events`` tables, and the row counts of ``odds_history`` and ``settlements``. The recovery
+times the tests measure are printed and written to ``.pytest_cache/d/faults/timings.json``
+(docs/reliability.md). Services are never stopped on the shared ports: the MariaDB and Kafka
+outages use dedicated instances on free ports, torn down at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from config.settings import MySQLConfig
+from tests.integration.faults_support import (
+    FAST_FAILOVER_ENV,
+    DedicatedKafka,
+    DedicatedMariaDB,
+    FaultPlatform,
+    Feeder,
+    FeedSpec,
+    StateCheck,
+    Supervisor,
+    Timings,
+    feed_lag,
+    feed_partitions,
+    group_offsets,
+    http_served,
+    read_records,
+    ready,
+    reference,
+    until,
+)
+from tests.integration.support import (
+    Worker,
+    committed_offsets,
+    end_offsets,
+    free_port,
+    mysql_rows,
+    produce,
+)
+
+pytestmark = pytest.mark.faults
+
+
+@pytest.fixture
+def timings(request: pytest.FixtureRequest) -> Iterator[Timings]:
+    measured = Timings(request)
+    try:
+        yield measured
+    finally:
+        measured.save("passed" if measured.values.get("checked") else "failed")
+
+
+@pytest.fixture
+async def shared(tmp_path: Path) -> AsyncIterator[FaultPlatform]:
+    """An isolated platform on the shared broker and MySQL server."""
+    platform = FaultPlatform(tmp_path, extra_env=dict(FAST_FAILOVER_ENV))
+    await platform.create()
+    try:
+        yield platform
+    finally:
+        await platform.destroy()
+
+
+async def committed_total(platform: FaultPlatform) -> int:
+    offsets = await committed_offsets(platform.group, platform.topic("feed.v1"),
+                                      bootstrap=platform.bootstrap)
+    return sum(max(0, o) for o in offsets.values())
+
+
+@pytest.mark.timeout(420)
+async def test_worker_killed_mid_replay_recovers_exactly(shared: FaultPlatform, tmp_path: Path,
+                                                         timings: Timings) -> None:
+    """SIGKILL while 100,000 feed records are being applied; the restarted worker ends
+    exactly where the pure reference does: nothing lost, nothing applied twice."""
+    platform = shared
+    spec = FeedSpec(events=1000, seed=71, count=100_000)
+    records = await asyncio.to_thread(spec.records)
+    expected_task = asyncio.create_task(reference(spec, platform.partitions, tmp_path))
+    started = time.monotonic()
+    await produce(platform.topic("feed.v1"), records, bootstrap=platform.bootstrap)
+    timings["produce_seconds"] = time.monotonic() - started
+
+    worker = await platform.start_worker(0)
+    started = time.monotonic()
+    await until(lambda: _committed_at_least(platform, 40_000), 300,
+                "40% of the feed to be committed")
+    timings["first_run_seconds"] = time.monotonic() - started
+    lag = await feed_lag(worker, platform)
+    committed = await committed_total(platform)
+    platform.kill(worker)
+    timings["killed_at_committed"] = committed
+    timings["killed_at_read"] = spec.count - (lag or 0)
+    assert committed < spec.count, "the worker finished before it could be killed"
+
+    restarted = time.monotonic()
+    worker = platform.spawn_worker(0)
+    await worker.wait_serving()
+    timings["restart_to_serving"] = time.monotonic() - restarted
+    await until(lambda: ready(worker), 120, "the restarted worker to be ready")
+    timings["restart_to_ready"] = time.monotonic() - restarted
+    await until(lambda: _caught_up(worker, platform), 300, "the feed to be read to its end")
+    timings["restart_to_caught_up"] = time.monotonic() - restarted
+
+    expected = await expected_task
+    timings["reference_seconds"] = expected.seconds
+    check = StateCheck(platform, expected)
+    await until(lambda: check.http([worker]), 120, "every event over HTTP to equal the reference",
+                lambda: check.last, interval=2)
+    timings["restart_to_http_equal"] = time.monotonic() - restarted
+    await until(check.mysql, 120, "MySQL to equal the reference", lambda: check.last)
+    timings["restart_to_mysql_equal"] = time.monotonic() - restarted
+    assert await check.topics(), check.last
+    await check.no_regressions()
+    timings["events"] = len(check.views)
+    timings["markets"] = len(check.markets)
+    timings["checked"] = True
+
+
+async def _committed_at_least(platform: FaultPlatform, count: int) -> bool:
+    return await committed_total(platform) >= count
+
+
+async def _caught_up(worker: Worker, platform: FaultPlatform) -> bool:
+    return await feed_lag(worker, platform) == 0
+
+
+@pytest.mark.timeout(180)
+async def test_stalled_agent_turns_liveness_red(tmp_path: Path, timings: Timings) -> None:
+    """The odds agent stops after 3 batches (FAULT_STALL_AGENT_AFTER) while records keep
+    arriving: /health answers 503 once the liveness window (HEALTH_STALL_SECONDS) passes,
+    and only then; HTTP keeps serving."""
+    platform = FaultPlatform(tmp_path, extra_env={
+        **FAST_FAILOVER_ENV, "FAULT_STALL_AGENT_AFTER": "3", "HEALTH_STALL_SECONDS": "3"})
+    await platform.create()
+    try:
+        worker = await platform.start_worker(0)
+        await until(lambda: ready(worker), 90, "the worker to be ready")
+        records = FeedSpec(events=20, seed=75, count=3000).records()
+        feed = platform.topic("feed.v1")
+        # The first 20 records are the fixtures, one per event; two rounds, two batches or
+        # more, each applied while /health stays green.
+        for chunk in (records[:20], records[20:30]):
+            await produce(feed, chunk, bootstrap=platform.bootstrap)
+            await until(lambda: _caught_up(worker, platform), 30, "a batch to be applied")
+            assert await worker.get("/health") == (200, {"status": "ok"})
+            await asyncio.sleep(0.5)
+        status, first = await worker.get(f"/events/{records[0][0].decode()}")
+        assert status == 200
+
+        async def stalled() -> bool:
+            return "FAULT_STALL_AGENT_AFTER=3 reached" in worker.log.read_text(errors="replace")
+
+        if not await stalled():
+            await produce(feed, records[30:40], bootstrap=platform.bootstrap)
+            await until(stalled, 30, "the agent to stop after its third batch", interval=0.1)
+        stopped = time.monotonic()
+        await produce(feed, records[40:], bootstrap=platform.bootstrap)
+
+        async def unhealthy() -> bool:
+            return await worker.status("/health") == 503
+
+        await until(unhealthy, 60, "/health to fail", interval=0.25)
+        timings["agent_stopped_to_503"] = time.monotonic() - stopped
+        status, body = await worker.get("/health")
+        assert status == 503 and body["status"] == "unhealthy", body
+        assert "no progress" in body["reason"] and "records waiting" in body["reason"], body
+        waiting = int(body["reason"].split(" with ")[1].split()[0])
+        # What was sent after the stop waits, and is not taken for an idle worker although
+        # the consumer has read it into the stream buffer.
+        assert len(records) - 40 <= waiting <= len(records) - 20, body
+        assert await feed_lag(worker, platform) == 0, "the records were not read ahead"
+        # The worker still serves what it applied before it stopped.
+        assert await worker.get(f"/events/{records[0][0].decode()}") == (200, first)
+        timings["checked"] = True
+    finally:
+        await platform.destroy()
+
+
+SINK_TOPICS = ("markets.v1", "events.v1", "odds-changes.v1", "settlements.v1")
+BACKOFF = [0.2, 0.4, 0.8, 1.6, 3.2, 6.4] + [10.0] * 20
+
+
+async def sink_offsets(platform: FaultPlatform) -> dict[tuple[str, str, int], int]:
+    """Committed offsets on the sink's topics of every group that commits them: the app's
+    own group (the sink as a Faust agent) or ``{APP_ID}-mysql-sink`` (its own consumer)."""
+    found = {}
+    topics = {platform.topic(t) for t in SINK_TOPICS}
+    for group in (platform.group, f"{platform.group}-mysql-sink"):
+        for (topic, partition), offset in (await group_offsets(platform.bootstrap, group)
+                                           ).items():
+            if topic in topics:
+                found[(group, topic, partition)] = offset
+    return found
+
+
+@dataclass
+class MySQLSnapshot:
+    """What MySQL held while it was down (read from its datadir on another port)."""
+
+    markets: dict[tuple[str, str, str], int]
+    events: dict[str, int]
+    history: set[tuple[str, str, str, str, int]]
+    settlements: set[tuple[str, str, str, int]]
+
+
+async def read_snapshot(config: MySQLConfig) -> MySQLSnapshot:
+    markets = await mysql_rows(config, "SELECT event_id, market_id, specifiers, version"
+                                       " FROM markets")
+    events = await mysql_rows(config, "SELECT event_id, version FROM events")
+    history = await mysql_rows(config, "SELECT event_id, market_id, specifiers, outcome_id,"
+                                       " version FROM odds_history")
+    settled = await mysql_rows(config, "SELECT event_id, market_id, specifiers, version"
+                                       " FROM settlements")
+    return MySQLSnapshot({(e, m, s): v for e, m, s, v in markets}, dict(events),
+                         {tuple(r) for r in history}, {tuple(r) for r in settled})
+
+
+def not_in_snapshot(topic: str, value: dict[str, Any], snapshot: MySQLSnapshot) -> bool:
+    """Whether the effect of one sink record is missing from what MySQL held."""
+    if topic.endswith("markets.v1"):
+        key = (value["event_id"], value["market_id"], value["specifiers"])
+        return snapshot.markets.get(key, -1) < value["version"]
+    if topic.endswith("events.v1"):
+        return snapshot.events.get(value["event_id"], -1) < value["version"]
+    if topic.endswith("odds-changes.v1"):
+        return value["kind"] == "price" and (
+            value["event_id"], value["market_id"], value["specifiers"], value["outcome_id"],
+            value["version"]) not in snapshot.history
+    return (value["event_id"], value["market_id"], value["specifiers"],
+            value["version"]) not in snapshot.settlements
+
+
+def backoff_runs(log: str) -> list[list[float]]:
+    """The sink's retry delays from a worker log, one list per batch retried."""
+    runs: list[list[float]] = []
+    for line in log.splitlines():
+        if "MySQL write failed" in line and "retrying in " in line:
+            delay = float(line.rsplit("retrying in ", 1)[1].rstrip("s \n"))
+            if not runs or delay == BACKOFF[0]:
+                runs.append([])
+            runs[-1].append(delay)
+    return runs
+
+
+@pytest.mark.timeout(300)
+async def test_mariadb_outage_holds_offsets_and_catches_up(tmp_path: Path,
+                                                           timings: Timings) -> None:
+    """A dedicated MariaDB is stopped for 30 s while the feed flows. The sink retries with
+    backoff, /ready says MySQL is unreachable, no committed offset of the sink passes what
+    MySQL holds (checked against the stopped server's own data), a worker stopped with
+    SIGTERM in the outage exits and commits nothing unwritten, and MySQL ends equal to the
+    reference."""
+    mariadb = DedicatedMariaDB()
+    platform: FaultPlatform | None = None
+    feeder: Feeder | None = None
+    try:
+        timings["mariadb_first_start"] = await mariadb.up()
+        platform = FaultPlatform(tmp_path / "platform", base_dsn=mariadb.dsn,
+                                 extra_env=dict(FAST_FAILOVER_ENV))
+        platform.tmp.mkdir()
+        await platform.create()
+        spec = FeedSpec(events=200, seed=72, count=36_000)
+        records = await asyncio.to_thread(spec.records)
+        expected_task = asyncio.create_task(reference(spec, platform.partitions, tmp_path))
+        worker = await platform.start_worker(0)
+        await until(lambda: ready(worker), 90, "the worker to be ready")
+        feeder = Feeder(platform, records, per_second=900)
+        feeder.start()
+
+        async def sink_writing() -> bool:
+            rows = await mysql_rows(platform.mysql, "SELECT COUNT(*) FROM markets")
+            return feeder.sent >= 6000 and rows[0][0] > 0
+
+        await until(sink_writing, 90, "the sink to write while the feed flows")
+        timings["mariadb_stop"] = await mariadb.down()
+        stopped = time.monotonic()
+        answers: list[tuple[float, int, Any]] = []
+        offsets: dict[tuple[str, str, int], int] = {}
+        snapshot: MySQLSnapshot | None = None
+        sigterm_done = False
+        while time.monotonic() - stopped < 30:
+            for key, offset in (await sink_offsets(platform)).items():
+                offsets[key] = max(offset, offsets.get(key, 0))
+            with contextlib.suppress(aiohttp.ClientError):
+                status, body = await worker.get("/ready")
+                answers.append((time.monotonic() - stopped, status, body))
+            elapsed = time.monotonic() - stopped
+            if not sigterm_done and elapsed >= 10:
+                # A graceful stop while the sink cannot write: it must not hang, and the
+                # batch it could not write stays uncommitted.
+                sigterm_done = True
+                signalled = time.monotonic()
+                worker.proc.send_signal(signal.SIGTERM)
+                code = await asyncio.to_thread(worker.proc.wait, 60)
+                timings["sigterm_to_exit_in_outage"] = time.monotonic() - signalled
+                timings["sigterm_exit_code"] = code
+                assert code == 0, f"SIGTERM in the outage: exit {code}\n{worker.log_tail()}"
+                worker = platform.spawn_worker(0)
+                await worker.wait_serving()
+            if snapshot is None and elapsed >= 22:
+                # What MySQL held during the outage, read from its own datadir on a port
+                # the workers do not know: nothing can be written meanwhile.
+                other = free_port()
+                await mariadb.up(port=other)
+                config = platform.mysql
+                snapshot = await read_snapshot(MySQLConfig(config.host, other, config.user,
+                                                           config.database, config.password))
+                await mariadb.down()
+            await asyncio.sleep(0.5)
+        for key, offset in (await sink_offsets(platform)).items():
+            offsets[key] = max(offset, offsets.get(key, 0))
+        ends = {platform.topic(t): await end_offsets(platform.topic(t),
+                                                     bootstrap=platform.bootstrap)
+                for t in SINK_TOPICS}
+        timings["mariadb_restart"] = await mariadb.up()
+        restarted = time.monotonic()
+        timings["outage_seconds"] = restarted - stopped
+        assert snapshot is not None and sigterm_done
+
+        await until(lambda: ready(worker), 60, "the worker to be ready after the outage")
+        timings["outage_end_to_ready"] = time.monotonic() - restarted
+        await feeder.wait()
+        expected = await expected_task
+        check = StateCheck(platform, expected)
+        await until(check.mysql, 120, "MySQL to equal the reference", lambda: check.last)
+        timings["outage_end_to_mysql_equal"] = time.monotonic() - restarted
+        await until(lambda: check.http([worker]), 60, "every event over HTTP",
+                    lambda: check.last)
+        assert await check.topics(), check.last
+        await check.no_regressions()
+
+        # /ready named MySQL throughout (a worker being restarted does not answer at all).
+        late = [(t, s, b) for t, s, b in answers if t > 2]
+        assert late and all(s == 503 and "MySQL unreachable" in b["reasons"]
+                            for _t, s, b in late), late[:5]
+        timings["stop_to_ready_503"] = min(t for t, s, _b in answers if s == 503)
+        # Exponential backoff, capped, restarting with each new batch.
+        runs = backoff_runs(worker.log.read_text(errors="replace"))
+        assert runs and all(run == BACKOFF[:len(run)] for run in runs), runs
+        assert max(len(run) for run in runs) >= 5, runs
+        timings["retry_delays"] = max(runs, key=len)
+        # No committed offset of the sink passed a record MySQL did not hold.
+        assert offsets, "the sink committed nothing before the outage"
+        ahead, behind = [], 0
+        for rec_topic in SINK_TOPICS:
+            topic = platform.topic(rec_topic)
+            for rec in await read_records(topic, platform.bootstrap):
+                limits = [o for (_g, t, p), o in offsets.items()
+                          if t == topic and p == rec.partition]
+                missing = not_in_snapshot(topic, rec.value, snapshot)
+                if any(rec.offset < limit for limit in limits) and missing:
+                    ahead.append(f"{topic}[{rec.partition}]@{rec.offset}")
+                behind += missing and rec.offset < ends[topic].get(rec.partition, 0)
+        assert not ahead, f"offsets committed past unwritten records: {ahead[:5]}"
+        assert behind > 0, "the outage held nothing back: the check proved nothing"
+        timings["sink_records_waiting_at_outage_end"] = behind
+        timings["checked"] = True
+    finally:
+        if feeder is not None:
+            await feeder.cancel()
+        try:
+            if platform is not None:
+                await platform.destroy()
+        finally:
+            await mariadb.destroy()
+
+
+@pytest.mark.timeout(300)
+async def test_kafka_outage_worker_recovers(tmp_path: Path, timings: Timings) -> None:
+    """A dedicated Kafka broker is stopped for 20 s while the worker applies a backlog. The
+    worker reconnects (or exits and is started again by the supervisor) and the final
+    state equals the reference."""
+    kafka = DedicatedKafka()
+    platform: FaultPlatform | None = None
+    supervisor: Supervisor | None = None
+    try:
+        timings["kafka_first_start"] = await kafka.up()
+        platform = FaultPlatform(tmp_path / "platform", broker_url=kafka.broker_url,
+                                 extra_env=dict(FAST_FAILOVER_ENV))
+        platform.tmp.mkdir()
+        await platform.create()
+        spec = FeedSpec(events=200, seed=73, count=30_000)
+        records = await asyncio.to_thread(spec.records)
+        expected_task = asyncio.create_task(reference(spec, platform.partitions, tmp_path))
+        supervisor = Supervisor(platform, 0)
+        await supervisor.worker.wait_serving()
+        await until(lambda: ready(supervisor.worker), 90, "the worker to be ready")
+        # A backlog, so that the broker goes away while the worker is busy with it.
+        feeder = Feeder(platform, records, per_second=20_000, chunk=1000)
+        feeder.start(upto=14_000)
+        await feeder.wait()
+        await until(lambda: _committed_at_least(platform, 3000), 90,
+                    "the worker to be under way")
+        timings["committed_at_stop"] = await committed_total(platform)
+        timings["kafka_stop"] = await kafka.down()
+        stopped = time.monotonic()
+        seen: list[tuple[float, str, int]] = []
+        while time.monotonic() - stopped < 20:
+            worker = supervisor.worker
+            for path in ("/health", "/ready"):
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                    seen.append((time.monotonic() - stopped, path, await worker.status(path)))
+            await asyncio.sleep(1)
+        timings["kafka_restart"] = await kafka.up()
+        restarted = time.monotonic()
+        timings["outage_seconds"] = restarted - stopped
+        timings["ready_during_outage"] = sorted({s for _t, p, s in seen if p == "/ready"})
+
+        async def worker_ready() -> bool:
+            return await ready(supervisor.worker)
+
+        await until(worker_ready, 120, "the worker to be ready after the outage")
+        timings["outage_end_to_ready"] = time.monotonic() - restarted
+        feeder = Feeder(platform, records, per_second=3000, chunk=500)
+        feeder.sent = 14_000
+        feeder.start()
+        await feeder.wait()
+        expected = await expected_task
+        check = StateCheck(platform, expected)
+
+        async def everything() -> bool:
+            worker = supervisor.worker
+            return (await feed_lag(worker, platform) == 0 and await check.http([worker])
+                    and await check.mysql())
+
+        await until(everything, 180, "the whole state to equal the reference",
+                    lambda: check.last, interval=2)
+        timings["outage_end_to_state_equal"] = time.monotonic() - restarted
+        assert await check.topics(), check.last
+        await check.no_regressions()
+        timings["worker_exits"] = [(round(t - stopped, 1), code)
+                                   for t, code in supervisor.exits]
+        timings["checked"] = True
+    finally:
+        if supervisor is not None:
+            await supervisor.stop()
+        try:
+            if platform is not None:
+                await platform.destroy()
+        finally:
+            await kafka.destroy()
+
+
+async def _split(workers: list[Worker], platform: FaultPlatform) -> bool:
+    """Every worker owns feed partitions, none twice, all of them together."""
+    owned = [await feed_partitions(w, platform) for w in workers]
+    union = set().union(*owned)
+    return (all(owned) and sum(map(len, owned)) == len(union) == platform.partitions)
+
+
+@pytest.mark.timeout(360)
+async def test_survivor_takes_over_and_rebalances_back(shared: FaultPlatform, tmp_path: Path,
+                                                       timings: Timings) -> None:
+    """Two workers share the feed; one is killed (SIGKILL) while the feed flows. The
+    survivor takes its partitions over (from its standby replicas) and serves every event;
+    the killed worker, started again, gets partitions back; the final state of both equals
+    the reference."""
+    platform = shared
+    spec = FeedSpec(events=300, seed=74, count=40_000)
+    records = await asyncio.to_thread(spec.records)
+    expected_task = asyncio.create_task(reference(spec, platform.partitions, tmp_path))
+    first = await platform.start_worker(0)
+    second = await platform.start_worker(1)
+    await until(lambda: _split([first, second], platform), 90, "both workers to own partitions")
+    await until(lambda: _all_ready([first, second]), 90, "both workers to be ready")
+    event_ids = [key.decode() for key, _value in records[:spec.events]]
+    feeder = Feeder(platform, records, per_second=800)
+    feeder.start()
+    try:
+        async def serving_all(worker: Worker) -> bool:
+            return not await http_served(worker, event_ids)
+
+        await until(lambda: serving_all(first), 60, "every event to be served")
+        await until(lambda: _sent_at_least(feeder, 8000), 60, "the feed to flow")
+        taken = await feed_partitions(second, platform)
+        platform.kill(second)
+        killed = time.monotonic()
+
+        async def owns_all() -> bool:
+            return len(await feed_partitions(first, platform)) == platform.partitions
+
+        await until(owns_all, 90, "the survivor to own every partition", interval=0.25)
+        timings["kill_to_survivor_owns_all"] = time.monotonic() - killed
+        await until(lambda: serving_all(first), 90, "the survivor to serve every event",
+                    interval=0.25)
+        timings["kill_to_survivor_serves_all"] = time.monotonic() - killed
+        timings["partitions_taken_over"] = len(taken)
+        await until(lambda: ready(first), 60, "the survivor to be ready")
+        timings["kill_to_survivor_ready"] = time.monotonic() - killed
+
+        restarted = time.monotonic()
+        second = platform.spawn_worker(1)
+        await second.wait_serving()
+        await until(lambda: _split([first, second], platform), 90,
+                    "the restarted worker to get partitions back", interval=0.25)
+        timings["restart_to_rebalanced"] = time.monotonic() - restarted
+        await until(lambda: _all_ready([first, second]), 90, "both workers to be ready")
+        timings["restart_to_both_ready"] = time.monotonic() - restarted
+        timings["feed_sent_at_rebalance"] = feeder.sent
+        assert feeder.sent < len(records), "the feed ended before the rebalance"
+        await feeder.wait()
+    finally:
+        await feeder.cancel()
+    expected = await expected_task
+    check = StateCheck(platform, expected)
+
+    async def everything() -> bool:
+        lags = [await feed_lag(w, platform) for w in (first, second)]
+        return (lags == [0, 0] and await check.http([first, second]) and await check.mysql())
+
+    try:
+        await until(everything, 180, "the whole state, from both workers, to equal the "
+                    "reference", lambda: check.last, interval=2)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{await check.diagnose([first, second])}") from None
+    assert await check.topics(), check.last
+    await check.no_regressions()
+    timings["checked"] = True
+
+
+async def _all_ready(workers: list[Worker]) -> bool:
+    return all([await ready(w) for w in workers])
+
+
+async def _sent_at_least(feeder: Feeder, count: int) -> bool:
+    return feeder.sent >= count
