@@ -573,6 +573,14 @@ class StateCheck:
         self.last["mysql"] = diff
         return not diff
 
+    async def wait(self, check: Callable[[], Awaitable[bool]], seconds: float, what: str,
+                   workers: Iterable[Worker], interval: float = 2.0) -> float:
+        """``until(check)``; on time out, say how every output differs (``diagnose``)."""
+        try:
+            return await until(check, seconds, what, lambda: self.last, interval)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{await self.diagnose(workers)}") from None
+
     async def no_regressions(self) -> None:
         """No older snapshot was ever published after a newer one for the same key."""
         for name in ("markets.v1", "events.v1"):
