@@ -53,14 +53,30 @@ def feed_waiting() -> int:
     return waiting
 
 
+class Waiting:
+    """When a probe first saw records waiting after one that saw none (monotonic)."""
+
+    since: float | None = None
+
+
+WAITING = Waiting()
+
+
 def liveness_problem() -> str | None:
     """Return why the worker is not alive, or None."""
     now = time.monotonic()
     lag = feed_waiting()
     if lag == 0:
         odds.PROGRESS.last_idle_at = now
+        WAITING.since = None
         return None
-    stalled = now - max(odds.PROGRESS.last_batch_at, odds.PROGRESS.last_idle_at)
+    if WAITING.since is None:
+        # Idleness is only seen by probes: a worker idle and unprobed for longer than the
+        # window, whose agent has just been handed records, is not stalled. The window
+        # starts at the first probe that sees records waiting, at the latest.
+        WAITING.since = now
+    stalled = now - max(odds.PROGRESS.last_batch_at, odds.PROGRESS.last_idle_at,
+                        WAITING.since)
     if stalled > STALL_SECONDS:
         return f"odds agent made no progress for {stalled:.0f}s with {lag} records waiting"
     return None

@@ -152,14 +152,20 @@ async def test_stalled_agent_turns_liveness_red(tmp_path: Path, timings: Timings
         await until(lambda: ready(worker), 90, "the worker to be ready")
         records = FeedSpec(events=20, seed=75, count=3000).records()
         feed = platform.topic("feed.v1")
+        # Idle and unprobed for longer than the window: only probes see idleness, and
+        # records handed to an agent after such a pause are not a stall.
+        await asyncio.sleep(4)
         # The first 20 records are the fixtures, one per event; two rounds, two batches or
-        # more, each applied while /health stays green.
+        # more, each applied while /health stays green, probed at once and once applied.
         for chunk in (records[:20], records[20:30]):
-            # A probe with nothing waiting marks the worker idle, as Kubernetes' periodic
-            # probes do; the window then runs from here, not from the worker's start.
-            assert await worker.get("/health") == (200, {"status": "ok"})
+            # Probed back to back while the chunk is applied: never a stall.
+            done = asyncio.Event()
+            probes = asyncio.create_task(_probe_health(worker, done))
             await produce(feed, chunk, bootstrap=platform.bootstrap)
             await until(lambda: _caught_up(worker, platform), 30, "a batch to be applied")
+            done.set()
+            statuses = await probes
+            assert statuses and set(statuses) == {200}, statuses
             assert await worker.get("/health") == (200, {"status": "ok"})
             await asyncio.sleep(0.5)
         status, first = await worker.get(f"/events/{records[0][0].decode()}")
@@ -192,6 +198,16 @@ async def test_stalled_agent_turns_liveness_red(tmp_path: Path, timings: Timings
         timings["checked"] = True
     finally:
         await platform.destroy()
+
+
+async def _probe_health(worker: Worker, done: asyncio.Event) -> list[int]:
+    """Probe /health back to back until ``done``; return the statuses seen."""
+    seen: list[int] = []
+    async with aiohttp.ClientSession() as http:
+        while not done.is_set():
+            async with http.get(f"{worker.url}/health") as resp:
+                seen.append(resp.status)
+    return seen
 
 
 SINK_TOPICS = ("markets.v1", "events.v1", "odds-changes.v1", "settlements.v1")
