@@ -128,13 +128,18 @@ def _derived(odds: float) -> tuple[float, int, str]:
 
 
 def _price_fields(outcome: Snapshot, previous_odds: float | None) -> Snapshot:
+    """Add the derived price fields to a new outcome dict (in place: no copy per outcome)."""
     odds = outcome.get("odds")
     if odds is None:
-        return {**outcome, "odds": None, "implied_probability": None, "american": None,
-                "fractional": None, "direction": "same"}
+        outcome.update(NO_PRICE)
+        outcome["odds"] = None
+        return outcome
     implied, american_odds, fraction = _derived(odds)
-    return {**outcome, "implied_probability": implied, "american": american_odds,
-            "fractional": fraction, "direction": direction(previous_odds, odds)}
+    outcome["implied_probability"] = implied
+    outcome["american"] = american_odds
+    outcome["fractional"] = fraction
+    outcome["direction"] = direction(previous_odds, odds)
+    return outcome
 
 
 def _changes(old: Snapshot | None, new: Snapshot) -> tuple[Change, ...]:
@@ -229,16 +234,7 @@ def apply_odds_change(
         outcome["odds"] = odds
         outcome["active"] = bool(feed_outcome.get("active", True)) and odds is not None
         outcome.setdefault("probability", None)
-        if odds is None:
-            outcome.update(NO_PRICE)
-        else:
-            # Set in place: the dict is new, and a copy per outcome showed in profiles.
-            implied, american_odds, fraction = _derived(odds)
-            outcome["implied_probability"] = implied
-            outcome["american"] = american_odds
-            outcome["fractional"] = fraction
-            outcome["direction"] = direction(held.get("odds"), odds)
-        outcomes.append(outcome)
+        outcomes.append(_price_fields(outcome, held.get("odds")))
     candidate = {**base, "producer": producer, "outcomes": outcomes,
                  "feed_status": feed_market.get("status", MarketStatus.ACTIVE.value),
                  "producer_down": producer_down}
