@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 import aiomysql
@@ -108,10 +108,37 @@ def service_dir(prefix: str) -> Path:
     return path
 
 
+class DedicatedService:
+    """A service started by one of the project's scripts with an environment of its own;
+    ``down`` and ``destroy`` stop it (and remove its directory). Times are seconds."""
+
+    script: ClassVar[str]
+    home: Path
+
+    def env(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    async def _script(self, command: str, env: dict[str, str], limit: float) -> float:
+        started = time.monotonic()
+        await run_script(self.script, command, env, limit)
+        return time.monotonic() - started
+
+    async def down(self) -> float:
+        return await self._script("down", self.env(), 60)
+
+    async def destroy(self) -> None:
+        try:
+            await self.down()
+        finally:
+            shutil.rmtree(self.home, ignore_errors=True)
+
+
 @dataclass
-class DedicatedKafka:
+class DedicatedKafka(DedicatedService):
     """A single-node KRaft broker of its own (scripts/kafka.sh with KAFKA_STATE_DIR), on
     free ports: the test may stop it without touching the shared broker on 9092."""
+
+    script: ClassVar[str] = "kafka.sh"
 
     home: Path = field(default_factory=lambda: service_dir("odds-faults-kafka-"))
     port: int = field(default_factory=free_port)
@@ -132,26 +159,15 @@ class DedicatedKafka:
                 "KAFKA_SASL_PORT": str(self.sasl_port), "KAFKA_HEAP_OPTS": "-Xmx512m -Xms256m"}
 
     async def up(self) -> float:
-        started = time.monotonic()
-        await run_script("kafka.sh", "up", self.env(), 120)
-        return time.monotonic() - started
-
-    async def down(self) -> float:
-        started = time.monotonic()
-        await run_script("kafka.sh", "down", self.env(), 60)
-        return time.monotonic() - started
-
-    async def destroy(self) -> None:
-        try:
-            await self.down()
-        finally:
-            shutil.rmtree(self.home, ignore_errors=True)
+        return await self._script("up", self.env(), 120)
 
 
 @dataclass
-class DedicatedMariaDB:
+class DedicatedMariaDB(DedicatedService):
     """A mariadbd of its own (scripts/mariadb.sh with its own datadir, socket, pid file and
     port): the test may stop it without touching the shared server on 3306."""
+
+    script: ClassVar[str] = "mariadb.sh"
 
     home: Path = field(default_factory=lambda: service_dir("odds-faults-mariadb-"))
     port: int = field(default_factory=free_port)
@@ -169,20 +185,7 @@ class DedicatedMariaDB:
 
     async def up(self, port: int | None = None) -> float:
         """Start it (on ``port`` instead of its own to read it while workers cannot)."""
-        started = time.monotonic()
-        await run_script("mariadb.sh", "up", self.env(port), 120)
-        return time.monotonic() - started
-
-    async def down(self) -> float:
-        started = time.monotonic()
-        await run_script("mariadb.sh", "down", self.env(), 60)
-        return time.monotonic() - started
-
-    async def destroy(self) -> None:
-        try:
-            await self.down()
-        finally:
-            shutil.rmtree(self.home, ignore_errors=True)
+        return await self._script("up", self.env(port), 120)
 
 
 # -- a platform on any broker and MySQL server -----------------------------------------------
