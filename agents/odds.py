@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
 from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any, cast
 
 import orjson
+from aiokafka import AIOKafkaProducer
 from faust.streams import Stream
 from faust.types import EventT, StreamT, TopicT
+from mode import Service
 
 from agents.deadletter import dead_letter
 from app import metrics, topics
@@ -20,7 +24,7 @@ from models.event import public_event
 from models.market import Snapshot
 from models.memory import partition_for
 from models.producer import producer_key
-from sinks.kafka_batch import BatchSender
+from sinks.kafka_batch import BatchSender, Transactions
 from tables import state
 from tables.io import FaustTableIO, RocksTableIO, TableIO
 
@@ -82,12 +86,64 @@ def public_market(snapshot: Snapshot) -> Snapshot:
     return {k: v for k, v in snapshot.items() if k not in PRIVATE_MARKET_FIELDS}
 
 
+def transactional_id() -> str:
+    """Name this worker's producer: stable across its restarts, unique among live workers."""
+    return settings.transactional_id or (
+        f"{settings.app_id}-odds-{socket.gethostname()}-{settings.web_port}")
+
+
+def new_transactional_producer() -> AIOKafkaProducer:
+    """Return a transactional producer configured like Faust's own (servers, security)."""
+    producer: Any = app.producer
+    return AIOKafkaProducer(
+        **{**producer._settings_default(), **producer._settings_auth()},
+        transactional_id=transactional_id(),
+        transaction_timeout_ms=int(settings.transaction_timeout * 1000))
+
+
+TRANSACTIONS = Transactions(new_transactional_producer,
+                            lambda exc: metrics.TRANSACTION_FAILURES.labels(
+                                type(exc).__name__).inc())
+
+
+class TransactionsService(Service):
+    """Starts the transactional producer with the worker (aborting what a crashed
+    predecessor left open, which read-committed readers would otherwise wait on)."""
+
+    async def on_start(self) -> None:
+        await TRANSACTIONS.start()
+
+    async def on_stop(self) -> None:
+        await TRANSACTIONS.stop()
+
+
+if LEAN:
+    app.service(cast(Any, TransactionsService()))
+
+
+class Faults:
+    """Test-only fault injection, off unless its environment variable is set."""
+
+    transactions = 0
+
+    async def before_commit(self) -> None:
+        """FAULT_EXIT_BEFORE_COMMIT=n: die after the n-th batch is acknowledged, uncommitted."""
+        self.transactions += 1
+        if self.transactions == settings.fault_exit_before_commit:
+            log.error("FAULT_EXIT_BEFORE_COMMIT=%d reached: exiting before the commit",
+                      self.transactions)
+            logging.shutdown()
+            os._exit(70)
+
+
+FAULTS = Faults()
+
+
 class Outbox:
     """Outbound records of one batch, sent together; ``flush`` waits for every ack."""
 
     def __init__(self) -> None:
-        producer = app.producer._producer if LEAN else None  # type: ignore[attr-defined]
-        self.sender = BatchSender(producer) if producer is not None else None
+        self.sender = BatchSender() if LEAN else None
         self.faust_pending: list[tuple[TopicT, bytes | None, bytes, int]] = []
 
     def send(self, topic: TopicT, key: str | bytes | None, value: Any, partition: int) -> None:
@@ -107,7 +163,8 @@ class Outbox:
     async def flush(self) -> dict[tuple[str, int], int]:
         """Send and wait; return the last offset written per topic partition."""
         if self.sender is not None:
-            return await self.sender.flush()
+            hook = FAULTS.before_commit if settings.fault_exit_before_commit else None
+            return await TRANSACTIONS.commit(self.sender, hook)
         sends: list[Awaitable[Any]] = [
             await topic.send(key=key, value=value, partition=partition)
             for topic, key, value, partition in self.faust_pending]
@@ -161,9 +218,10 @@ async def process(events: Sequence[Event]) -> BatchPlan[Event]:
     started = time.perf_counter()
     plan = plan_batch(((e, e.message.key, e.message.value) for e in events), READER, now_ms,
                       int(settings.producer_timeout * 1000))
-    # Outbound records and changelogs are acknowledged before the local tables change: a
-    # crash in between re-applies the batch and re-publishes the same versions, whereas the
-    # other order could lose a publication for good.
+    # Outbound records and changelogs are committed, in one transaction, before the local
+    # tables change: a crash before the commit leaves nothing visible to read-committed
+    # readers and the batch is applied again; a crash after it finds the batch in the
+    # changelogs, whole, and its messages read as repeats.
     outbox = Outbox()
     publish(plan, outbox)
     TABLE_IO.apply(await outbox.flush())

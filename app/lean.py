@@ -29,10 +29,13 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, cast
 
 import faust
+from aiokafka import AIOKafkaConsumer
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, ConsumerT, TransportT
 from mode import Service
+
+from app.committed_end import committed_ends
 
 #: Records handed over between two yields to the event loop (Faust: 100).
 YIELD_EVERY = 1000
@@ -43,17 +46,51 @@ YIELD_EVERY = 1000
 #: 562 -> 358 ms; the price is an idle worker at 0.09 cores instead of 0.02.
 FETCH_MIN_BYTES = 64 * 1024
 FETCH_MAX_WAIT_MS = 10
+READ_COMMITTED = "read_committed"
 
 
 class LeanConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Faust's consumer thread, fetching fewer, larger responses."""
+    """Faust's consumer thread, fetching fewer, larger responses, read-committed."""
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         # Read by AIOKafkaConsumer.start() when it creates its fetcher.
         consumer._fetch_min_bytes = FETCH_MIN_BYTES
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        # The odds agent writes each batch in a transaction (sinks/kafka_batch.py): table
+        # recovery and the feed must see whole batches only.
+        consumer._isolation_level = READ_COMMITTED
         return consumer
+
+    async def _highwaters(self, partitions: list[TP]) -> Mapping[TP, int]:
+        """End offsets; a changelog's ends after its last committed record (committed_end)."""
+        consumer = self._ensure_consumer()
+        ends: dict[TP, int] = dict(await consumer.end_offsets(partitions))
+        changelogs = {tp: end for tp, end in ends.items() if self._is_changelog(tp) and end}
+        if changelogs:
+            ends.update(await self._committed_ends(changelogs))
+        return ends
+
+    def _is_changelog(self, tp: TP) -> bool:
+        return tp.topic in self.app.tables.changelog_topics
+
+    async def _committed_ends(self, ends: Mapping[TP, int]) -> dict[TP, int]:
+        conf = self.app.conf
+        transport: Any = self.transport
+        tail = AIOKafkaConsumer(
+            bootstrap_servers=faust_aiokafka.server_list(transport.url, transport.default_port),
+            client_id=conf.broker_client_id, group_id=None, enable_auto_commit=False,
+            isolation_level=READ_COMMITTED, max_partition_fetch_bytes=conf.consumer_max_fetch_size,
+            **faust_aiokafka.credentials_to_aiokafka_auth(conf.broker_credentials,
+                                                          conf.ssl_context))
+        await tail.start()
+        # aiokafka's group-less coordinator awaits its cancelled task on stop: one that has
+        # not run yet raises CancelledError there, which would cancel the recovery.
+        await asyncio.sleep(0)
+        try:
+            return await committed_ends(tail, ends)
+        finally:
+            await tail.stop()
 
 
 class LeanConsumer(faust_aiokafka.Consumer):

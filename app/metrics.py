@@ -21,6 +21,9 @@ BATCH_SECONDS = Histogram(
 )
 SINK_ROWS = Counter("odds_sink_rows_total", "Rows upserted into MySQL, by table.", ["table"])
 SINK_ERRORS = Counter("odds_sink_errors_total", "MySQL sink write attempts that failed.")
+TRANSACTION_FAILURES = Counter(
+    "odds_transaction_failures_total",
+    "Batch transactions that failed and were retried with a new producer, by error.", ["error"])
 SINK_BATCH_SECONDS = Histogram(
     "odds_sink_batch_seconds",
     "Time to write one sink batch to MySQL.",

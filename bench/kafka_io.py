@@ -36,6 +36,7 @@ class Kafka:
         self.bootstrap = bootstrap
         self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
         self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                         isolation_level="read_committed",
                                          max_partition_fetch_bytes=4 * 1024 * 1024,
                                          fetch_max_bytes=16 * 1024 * 1024)
         self._partitions: dict[str, list[int]] = {}
@@ -128,8 +129,12 @@ class Kafka:
                         if record.offset >= end:
                             break
                         each(record)
-                    if batch and batch[-1].offset + 1 >= end:
-                        wanted.discard(tp.partition)
+                # By position, not by the last record: a transaction's commit marker, never
+                # handed over, is the last entry of the log.
+                for partition in list(wanted):
+                    tp = TopicPartition(topic, partition)
+                    if await consumer.position(tp) >= ends[partition]:
+                        wanted.discard(partition)
                         consumer.pause(tp)
         finally:
             consumer.assign([])
@@ -288,7 +293,8 @@ class LatencyConsumer:
 
     async def start(self, partitions: Sequence[int]) -> None:
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap,
-                                          enable_auto_commit=False, fetch_max_wait_ms=100)
+                                          enable_auto_commit=False, fetch_max_wait_ms=100,
+                                          isolation_level="read_committed")
         await self._consumer.start()
         parts = [TopicPartition(self.topic, p) for p in partitions]
         self._consumer.assign(parts)
@@ -304,14 +310,15 @@ class LatencyConsumer:
         while True:
             batches = await consumer.getmany(timeout_ms=100)
             arrival = now_ms()
-            for tp, batch in batches.items():
+            for batch in batches.values():
                 for record in batch:
                     ts = updated_ts(record.value) if record.value else None
                     if ts is not None:
                         samples.append((ts, arrival - ts))
                 self.records += len(batch)
-                if batch:
-                    self._positions[tp.partition] = batch[-1].offset + 1
+            if batches:  # positions, past commit markers that are never handed over
+                for tp in consumer.assignment():
+                    self._positions[tp.partition] = await consumer.position(tp)
 
     def reached(self, ends: dict[int, int]) -> bool:
         return all(self._positions.get(p, 0) >= end for p, end in ends.items())

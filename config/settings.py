@@ -198,6 +198,9 @@ class Settings:
     event_loop: str
     health_stall_seconds: float
     fault_stall_after_batches: int
+    transaction_timeout: float
+    transactional_id: str
+    fault_exit_before_commit: int
     kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
 
     @classmethod
@@ -233,6 +236,9 @@ class Settings:
             event_loop=_choice(env, "EVENT_LOOP", ("uvloop", "asyncio")),
             health_stall_seconds=_float(env, "HEALTH_STALL_SECONDS", 60.0),
             fault_stall_after_batches=_int(env, "FAULT_STALL_AGENT_AFTER", 0),
+            transaction_timeout=_float(env, "TRANSACTION_TIMEOUT", 10.0),
+            transactional_id=env.get("TRANSACTIONAL_ID", ""),
+            fault_exit_before_commit=_int(env, "FAULT_EXIT_BEFORE_COMMIT", 0),
             kafka_security=KafkaSecurity.from_env(env),
         )
 

@@ -67,8 +67,11 @@ async def consume(bootstrap: str, prefix: str, once: bool) -> Markets:
     markets = Markets()
     topic = f"{prefix}markets.v1"
     # No group: every partition is ours, read from the first offset still held.
+    # read_committed: the worker publishes each batch in a transaction; this sees only
+    # committed batches, never records of a batch a crash aborted.
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
+                                enable_auto_commit=False, auto_offset_reset="earliest",
+                                isolation_level="read_committed")
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic)
@@ -80,16 +83,20 @@ async def consume(bootstrap: str, prefix: str, once: bool) -> Markets:
             out(f"{topic} is empty; following")
         while True:
             batches = await consumer.getmany(timeout_ms=1000)
-            for tp, records in batches.items():
+            for records in batches.values():
                 for record in records:
                     found = markets.apply(record.key.decode(), record.value)
                     if not behind:
                         for line in found:
                             out(line)
-                    elif tp in behind and record.offset + 1 >= ends[tp]:
+            if behind:
+                # By position, not by the last record: a transaction's commit marker, never
+                # handed over, is the last entry of the log.
+                for tp in list(behind):
+                    if await consumer.position(tp) >= ends[tp]:
                         behind.discard(tp)
-                        if not behind:
-                            out(f"materialised {len(markets.snapshots)} markets; following")
+                if not behind:
+                    out(f"materialised {len(markets.snapshots)} markets; following")
             if not behind and once:
                 return markets
     finally:

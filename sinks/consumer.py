@@ -76,7 +76,8 @@ class SinkConsumer(Service):
     def _new_consumer(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
             *self.fields, group_id=sink_group(self.settings), enable_auto_commit=False,
-            auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024,
+            auto_offset_reset="earliest", isolation_level="read_committed",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_max_bytes=16 * 1024 * 1024, **self.client)
 
     async def on_stop(self) -> None:

@@ -65,6 +65,7 @@ async def follow(replica: Replica, stopping: asyncio.Event) -> None:
     """Consume into ``replica`` until ``stopping`` is set."""
     consumer = AIOKafkaConsumer(
         **client_kwargs(settings), group_id=None, enable_auto_commit=False, fetch_max_wait_ms=100,
+        isolation_level="read_committed",
         client_id=f"{settings.app_id}-read-model", max_partition_fetch_bytes=4 * 1024 * 1024,
     )
     try:

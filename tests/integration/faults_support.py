@@ -438,6 +438,7 @@ async def read_records(topic: str, bootstrap: str) -> list[Raw]:
     if not parts:
         return found
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                isolation_level="read_committed",
                                 max_partition_fetch_bytes=4 * 1024 * 1024)
     await consumer.start()
     try:
@@ -451,8 +452,9 @@ async def read_records(topic: str, bootstrap: str) -> list[Raw]:
                     found.append(Raw(tp.partition, rec.offset,
                                      rec.key.decode() if rec.key else "",
                                      orjson.loads(rec.value) if rec.value else None))
-                    if rec.offset + 1 >= ends[tp.partition]:
-                        remaining.discard(tp)
+            for tp in list(remaining):  # by position: the log ends with a commit marker
+                if await consumer.position(tp) >= ends[tp.partition]:
+                    remaining.discard(tp)
     finally:
         await consumer.stop()
     return sorted(found, key=lambda r: (r.partition, r.offset))

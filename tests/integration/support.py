@@ -73,6 +73,9 @@ class Platform:
             "WEB_PORT": str(web_port),
             "WEB_HOST": "127.0.0.1",
             "APP_DATADIR": str(self.tmp / f"data{index}"),
+            # Stable per worker index, like a StatefulSet pod's: a restarted worker aborts
+            # the transaction its predecessor left open instead of waiting for its timeout.
+            "TRANSACTIONAL_ID": f"odds-{self.name}-worker{index}",
             "APP_STORE": "rocksdb://",
             "EVENT_LOOP": "uvloop",
         })
@@ -223,9 +226,12 @@ async def partitions(topic: str, *, bootstrap: str = BOOTSTRAP) -> list[TopicPar
         await admin.close()
 
 
-async def end_offsets(topic: str, *, bootstrap: str = BOOTSTRAP) -> dict[int, int]:
+async def end_offsets(topic: str, *, bootstrap: str = BOOTSTRAP,
+                      isolation: str = "read_committed") -> dict[int, int]:
+    """End offsets per partition; read-committed (like every reader of the worker's
+    transactional output) they are the last stable offsets."""
     parts = await partitions(topic, bootstrap=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level=isolation)
     await consumer.start()
     try:
         ends = await consumer.end_offsets(parts)
@@ -246,7 +252,8 @@ async def read_all(topic: str, *, bootstrap: str = BOOTSTRAP) -> list[tuple[str,
     """Read a topic from the start to its current end: (key, value) in partition order."""
     ends = await end_offsets(topic, bootstrap=bootstrap)
     records: list[tuple[str, Any]] = []
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                isolation_level="read_committed")
     await consumer.start()
     try:
         parts = [TopicPartition(topic, p) for p in ends]
@@ -255,12 +262,15 @@ async def read_all(topic: str, *, bootstrap: str = BOOTSTRAP) -> list[tuple[str,
         remaining = {tp for tp in parts if ends[tp.partition] > 0}
         while remaining:
             batches = await consumer.getmany(timeout_ms=1000)
-            for tp, batch in batches.items():
+            for batch in batches.values():
                 for record in batch:
                     key = record.key.decode() if record.key else ""
                     records.append((key, orjson.loads(record.value) if record.value else None))
-                    if record.offset + 1 >= ends[tp.partition]:
-                        remaining.discard(tp)
+            # By position, not by the last record: a transaction's commit marker, never
+            # handed over, is the last entry of the log.
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp.partition]:
+                    remaining.discard(tp)
     finally:
         await consumer.stop()
     return records

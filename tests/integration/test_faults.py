@@ -131,6 +131,62 @@ async def test_worker_killed_mid_replay_recovers_exactly(shared: FaultPlatform, 
     timings["checked"] = True
 
 
+@pytest.mark.timeout(300)
+async def test_worker_dying_between_ack_and_commit_leaves_no_torn_batch(
+        shared: FaultPlatform, tmp_path: Path, timings: Timings) -> None:
+    """The worker dies after every record of a batch (outbound topics and all changelogs)
+    is acknowledged, before the transaction commits (FAULT_EXIT_BEFORE_COMMIT): no reader
+    sees any of it, and the restarted worker applies the batch once, whole."""
+    platform = shared
+    spec = FeedSpec(events=300, seed=73, count=20_000)
+    records = await asyncio.to_thread(spec.records)
+    expected_task = asyncio.create_task(reference(spec, platform.partitions, tmp_path))
+    await produce(platform.topic("feed.v1"), records, bootstrap=platform.bootstrap)
+
+    changelogs = [platform.topic(f"odds-{platform.name}-{table}-changelog")
+                  for table in ("markets", "events")]
+    # A long transaction timeout: the broker must not abort the open transaction before it
+    # is inspected; the restarted worker (same TRANSACTIONAL_ID) aborts it at once.
+    fault = {"FAULT_EXIT_BEFORE_COMMIT": "5", "TRANSACTION_TIMEOUT": "120"}
+    platform.extra_env.update(fault)
+    worker = platform.spawn_worker(0)
+    for name in fault:
+        del platform.extra_env[name]
+    await until(lambda: _exited(worker), 120, "the worker to exit before its 5th commit")
+    assert worker.proc.returncode == 70, worker.log_tail()
+    assert "FAULT_EXIT_BEFORE_COMMIT=5 reached" in worker.log.read_text(errors="replace")
+    # The uncommitted batch is in the logs (acknowledged) but no read-committed reader
+    # gets it: the high watermark is past the last stable offset of the changelogs.
+    for topic in changelogs:
+        written = sum((await end_offsets(topic, bootstrap=platform.bootstrap,
+                                         isolation="read_uncommitted")).values())
+        stable = sum((await end_offsets(topic, bootstrap=platform.bootstrap)).values())
+        assert written > stable, (topic, written, stable)
+    timings["records_before_exit"] = await committed_total(platform)
+
+    restarted = time.monotonic()
+    worker = await platform.start_worker(0)
+    await until(lambda: ready(worker), 120, "the restarted worker to be ready")
+    timings["restart_to_ready"] = time.monotonic() - restarted
+    await until(lambda: _caught_up(worker, platform), 240, "the feed to be read to its end")
+    timings["restart_to_caught_up"] = time.monotonic() - restarted
+    # Well within the dead worker's 120 s transaction timeout: its successor aborted it.
+    assert timings.values["restart_to_caught_up"] < 100, timings.values
+
+    expected = await expected_task
+    check = StateCheck(platform, expected)
+    await check.wait(lambda: check.http([worker]), 120,
+                     "every event over HTTP to equal the reference", [worker])
+    await check.wait(check.mysql, 120, "MySQL to equal the reference", [worker])
+    assert await check.topics(), check.last
+    await check.no_regressions()
+    timings["checked"] = True
+
+
+async def _exited(worker: Worker) -> bool:
+    return worker.proc.poll() is not None
+
+
 async def _committed_at_least(platform: FaultPlatform, count: int) -> bool:
     return await committed_total(platform) >= count
 

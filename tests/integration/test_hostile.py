@@ -353,7 +353,8 @@ async def records_after(topic: str, start: dict[int, int]) -> list[tuple[int, st
     if not parts:
         return []
     found: list[tuple[int, str]] = []
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False,
+                                isolation_level="read_committed")
     await consumer.start()
     try:
         consumer.assign(parts)
@@ -365,8 +366,9 @@ async def records_after(topic: str, start: dict[int, int]) -> list[tuple[int, st
             for tp, batch in (await consumer.getmany(timeout_ms=1000)).items():
                 for record in batch:
                     found.append((tp.partition, (record.key or b"").decode()))
-                    if record.offset + 1 >= ends[tp.partition]:
-                        remaining.discard(tp)
+            for tp in list(remaining):  # by position: the log ends with a commit marker
+                if await consumer.position(tp) >= ends[tp.partition]:
+                    remaining.discard(tp)
         assert not remaining, f"could not read {topic} to its end"
     finally:
         await consumer.stop()

@@ -115,7 +115,8 @@ async def assert_no_secret(worker: Worker, *secrets: str) -> None:
 async def read_markets(platform: Platform) -> dict[str, Any]:
     """The latest value per key of markets.v1, read over SASL."""
     topic = platform.topic("markets.v1")
-    consumer = AIOKafkaConsumer(**sasl_kwargs(), enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**sasl_kwargs(), enable_auto_commit=False,
+                                isolation_level="read_committed")
     await consumer.start()
     try:
         parts = [TopicPartition(topic, p) for p in range(platform.partitions)]
@@ -125,11 +126,12 @@ async def read_markets(platform: Platform) -> dict[str, Any]:
         latest: dict[str, Any] = {}
         remaining = {tp for tp in parts if ends[tp]}
         while remaining:
-            for tp, batch in (await consumer.getmany(timeout_ms=1000)).items():
+            for batch in (await consumer.getmany(timeout_ms=1000)).values():
                 for record in batch:
                     latest[(record.key or b"").decode()] = orjson.loads(record.value or b"null")
-                    if record.offset + 1 >= ends[tp]:
-                        remaining.discard(tp)
+            for tp in list(remaining):  # by position: the log ends with a commit marker
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
         return latest
     finally:
         await consumer.stop()

@@ -193,8 +193,9 @@ async def read_raw(topic: str) -> list[Raw]:
             for tp, batch in (await consumer.getmany(timeout_ms=1000)).items():
                 for rec in batch:
                     found.append(Raw(tp.partition, rec.offset, rec.key, rec.value))
-                    if rec.offset + 1 >= ends[tp.partition]:
-                        remaining.discard(tp)
+            for tp in list(remaining):  # by position: the log ends with a commit marker
+                if await consumer.position(tp) >= ends[tp.partition]:
+                    remaining.discard(tp)
     finally:
         await consumer.stop()
     return sorted(found, key=lambda r: (r.partition, r.offset))

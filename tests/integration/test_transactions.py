@@ -1,0 +1,127 @@
+"""Batch transactions on the real broker: what read-committed readers see, and retries."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from faust.types import TP
+
+from app.committed_end import committed_ends
+from sinks.kafka_batch import BatchSender, Transactions
+from tests.integration.support import BOOTSTRAP, end_offsets
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+async def topic() -> AsyncIterator[str]:
+    name = f"txn-{uuid.uuid4().hex[:10]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, 3, 1)])
+        yield name
+        await admin.delete_topics([name])
+    finally:
+        await admin.close()
+
+
+def producer(transactional_id: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, transactional_id=transactional_id)
+
+
+async def test_committed_ends_are_past_the_last_committed_record(topic: str) -> None:
+    """Partition 0: 3 committed records, then 2 aborted; partition 1: aborted only;
+    partition 2: empty. The committed ends are 3, 0 and 0, although the logs end later."""
+    writer = producer(f"{topic}-writer")
+    await writer.start()
+    try:
+        async with writer.transaction():
+            for i in range(3):
+                await writer.send(topic, b"committed %d" % i, partition=0)
+        await writer.begin_transaction()
+        for i in range(2):
+            await writer.send(topic, b"aborted %d" % i, partition=0)
+        await writer.send(topic, b"aborted", partition=1)
+        await writer.abort_transaction()
+    finally:
+        await writer.stop()
+    logs = await end_offsets(topic, isolation="read_uncommitted")
+    assert logs[0] == 7 and logs[1] == 2, logs  # records plus commit and abort markers
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False,
+                                isolation_level="read_committed")
+    await consumer.start()
+    await asyncio.sleep(0)
+    try:
+        ends = {TP(topic, p): end for p, end in logs.items()}
+        assert await committed_ends(consumer, ends) == {
+            TP(topic, 0): 3, TP(topic, 1): 0, TP(topic, 2): 0}
+    finally:
+        await consumer.stop()
+
+
+async def test_a_failed_transaction_is_sent_again_whole_with_a_new_producer(topic: str) -> None:
+    """Another producer takes the transactional id (fencing ours) while a batch is in flight:
+    the commit fails, the batch is sent again by a new producer and committed once."""
+    transactional_id = f"{topic}-worker"
+    failures: list[BaseException] = []
+    transactions = Transactions(lambda: producer(transactional_id), failures.append)
+    await transactions.start()
+    intruders: list[Any] = []
+
+    async def fence_once() -> None:
+        if not intruders:
+            intruder = producer(transactional_id)
+            await intruder.start()  # bumps the epoch: our producer is fenced
+            intruders.append(intruder)
+
+    sender = BatchSender()
+    for partition in range(3):
+        for i in range(5):
+            sender.add(topic, partition, b"k%d" % i, b"p%d-%d" % (partition, i))
+    try:
+        offsets = await transactions.commit(sender, fence_once)
+    finally:
+        await transactions.stop()
+        for intruder in intruders:
+            await intruder.stop()
+
+    assert len(failures) == 1, failures
+    assert not sender.pending
+    assert set(offsets) == {(topic, p) for p in range(3)}
+    got = sorted(value for _key, value in await read_all_raw(topic))
+    want = sorted(f"p{p}-{i}" for p in range(3) for i in range(5))
+    assert got == want  # the first attempt's records are never seen
+    uncommitted = sum((await end_offsets(topic, isolation="read_uncommitted")).values())
+    assert uncommitted > len(want)  # they were written, though
+
+
+async def read_all_raw(topic: str) -> list[tuple[str, str]]:
+    """(key, value) of every committed record, values as text."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False,
+                                isolation_level="read_committed")
+    ends = await end_offsets(topic)
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p, end in ends.items() if end > 0]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        found: list[tuple[str, str]] = []
+        remaining = set(parts)
+        while remaining:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                found.extend(((r.key or b"").decode(), (r.value or b"").decode())
+                             for r in batch)
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp.partition]:
+                    remaining.discard(tp)
+        return found
+    finally:
+        await consumer.stop()
