@@ -16,6 +16,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.protocol.admin import DeleteGroupsRequest
 
 from app.admin import bootstrap_servers
+from app.committed_end import committed_ends
 from bench.workload import Feed, stamp
 from models.memory import partition_for
 
@@ -90,8 +91,19 @@ class Kafka:
         return self._partitions[topic]
 
     async def end_offsets(self, topic: str) -> dict[int, int]:
+        """One past the last committed record of each partition: what a consumer group that
+        has read everything commits (the worker writes in transactions, and a transactional
+        log ends with a commit marker, which no consumer is handed)."""
         parts = [TopicPartition(topic, p) for p in await self.partitions(topic)]
-        ends = await self.consumer.end_offsets(parts)
+        stable = await self.consumer.end_offsets(parts)
+        tail = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                isolation_level="read_committed")
+        await tail.start()
+        await asyncio.sleep(0)  # see app.lean: a group-less consumer stopped at once raises
+        try:
+            ends = await committed_ends(tail, {tp: end for tp, end in stable.items()})
+        finally:
+            await tail.stop()
         return {tp.partition: offset for tp, offset in ends.items()}
 
     async def committed(self, group: str, topic: str) -> dict[int, int]:

@@ -13,7 +13,7 @@ from agents.sink import sink
 from app import topics
 from app.faust_app import app, settings
 from web.replica import REPLICA
-from web.scrape import partition_lag
+from web.scrape import fetched_to, partition_lag
 
 #: Liveness fails when the odds agent made no progress for this long while records waited.
 STALL_SECONDS = settings.health_stall_seconds
@@ -49,6 +49,11 @@ def feed_waiting() -> int:
         pending = acked.get(tp)
         if pending:
             done = max(done, max(pending) + 1)
+        read = consumer._read_offset.get(tp)
+        if read is None or read + 1 <= done:
+            # Everything handed over is finished: what lies between it and the fetch
+            # position are transaction markers, never handed over, not waiting records.
+            done = max(done, fetched_to(tp))
         waiting += max(0, highwater - done)
     return waiting
 

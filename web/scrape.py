@@ -24,6 +24,21 @@ AGENT_TOPICS = (topics.feed, topics.markets, topics.events, topics.settlements,
                 topics.odds_changes)
 
 
+def fetched_to(tp: Any) -> int:
+    """Return the worker consumer's fetch position in ``tp`` (0 when unknown).
+
+    It is past every record handed to Faust and past the transaction markers after them,
+    control records that are never handed over: a partition whose last entry is a commit
+    marker has nothing left to read once the position is at its end.
+    """
+    aio: Any = getattr(getattr(app.consumer, "_thread", None), "_consumer", None)
+    subscription = aio._subscription.subscription if aio is not None else None
+    if subscription is None or subscription.assignment is None:
+        return 0
+    state = subscription.assignment.state_value(tp)
+    return state.position if state is not None and state.has_valid_position else 0
+
+
 def partition_lag() -> dict[tuple[str, int], int]:
     """Return, per assigned agent partition, how many records are not read yet."""
     consumer: Any = app.consumer
@@ -35,8 +50,8 @@ def partition_lag() -> dict[tuple[str, int], int]:
         highwater = consumer.highwater(tp)
         position = consumer._read_offset.get(tp)  # Faust keeps no public read position.
         if highwater is not None:
-            lag[(tp.topic, tp.partition)] = max(
-                0, highwater - ((position + 1) if position is not None else 0))
+            read = (position + 1) if position is not None else 0
+            lag[(tp.topic, tp.partition)] = max(0, highwater - max(read, fetched_to(tp)))
     return lag
 
 

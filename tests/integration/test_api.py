@@ -57,7 +57,7 @@ class Served:
 async def served(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Served]:
     """One worker fed the scenario; tests only read from it."""
     platform = Platform(Path(tmp_path_factory.mktemp("api")),
-                        extra_env={"PRODUCER_TIMEOUT": "3600"})
+                        extra_env={"PRODUCER_TIMEOUT": "3600", "HEALTH_STALL_SECONDS": "2"})
     await platform.create()
     try:
         worker = await platform.start_worker()
@@ -301,6 +301,10 @@ async def test_health_ready_and_metrics(served: Served) -> None:
     lags = [v for (n, labels), v in samples.items()
             if n == "odds_consumer_lag_records" and ("topic", feed_topic) in labels]
     assert len(lags) == served.platform.partitions and all(v == 0 for v in lags)
+    # Idle past the liveness window: the commit markers ending every feed partition (the
+    # worker writes producer status there in transactions) are not records waiting.
+    await asyncio.sleep(2.5)
+    assert await served.worker.get("/health") == (200, {"status": "ok"})
     names = {n for n, _ in samples}
     for name in ("odds_end_to_end_latency_seconds_bucket", "odds_message_processing_seconds_count",
                  "odds_sink_batch_size_bucket", "odds_sink_batch_seconds_count",
