@@ -37,8 +37,9 @@ raw_betfair_markets = _topic("feed.raw.betfair.markets.v1", RETAINED_7D)
 feed = _topic("feed.v1", INBOUND_2MIB)
 #: Outbound: full market snapshot on every change, key = market key.
 markets = _topic("markets.v1", COMPACTED)
-#: Outbound: one record per changed outcome price or market status, key = market key.
-odds_changes = _topic("odds-changes.v1", RETAINED_7D)
+#: Outbound: one record per market version that changed prices or status, with the list of
+#: those changes, key = market key.
+odds_changes = _topic("odds-changes.v2", RETAINED_7D)
 #: Outbound: event state (fixture, live status, market counts), key = event id.
 events = _topic("events.v1", COMPACTED)
 #: Outbound: settlements, cancels and their rollbacks, key = market key.

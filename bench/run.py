@@ -63,7 +63,7 @@ from bench.workload import Feed, Workload
 
 RESULTS = ROOT / "bench" / "results"
 DOCS = ROOT / "docs" / "performance.md"
-SINK_TOPICS = ("markets.v1", "events.v1", "settlements.v1", "odds-changes.v1")
+SINK_TOPICS = ("markets.v1", "events.v1", "settlements.v1", "odds-changes.v2")
 T = TypeVar("T")
 
 

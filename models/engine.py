@@ -129,12 +129,14 @@ class Planner(Generic[Source]):
         event_id, market_id, specifiers = (snapshot["event_id"], snapshot["market_id"],
                                            snapshot["specifiers"])
         producer, version, ts = snapshot["producer"], snapshot["version"], message["ts"]
-        append = self.plan.odds_changes.append
-        for kind, outcome_id, old, new in applied.changes:
-            append(Record(source, key, {
+        if applied.changes:
+            # One record per published version, its changes in the order the rule found them
+            # (a version that changed no price or status, e.g. only results, has none).
+            self.plan.odds_changes.append(Record(source, key, {
                 "event_id": event_id, "market_id": market_id, "specifiers": specifiers,
-                "producer": producer, "version": version, "ts": ts, "kind": kind,
-                "outcome_id": outcome_id, "old": old, "new": new}))
+                "producer": producer, "version": version, "ts": ts,
+                "changes": [{"kind": kind, "outcome_id": outcome_id, "old": old, "new": new}
+                            for kind, outcome_id, old, new in applied.changes]}))
         if message["type"] in SETTLEMENT_TYPES:
             base = {"event_id": event_id, "market_id": market_id, "specifiers": specifiers,
                     "producer": producer, "version": version, "ts": ts}

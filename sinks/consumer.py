@@ -39,7 +39,7 @@ def sink_topics(settings: Settings) -> dict[str, str]:
     """Return the outbound topics the sink reads, each with its ``SinkBatch`` field."""
     return {settings.topic("markets.v1"): "markets", settings.topic("events.v1"): "events",
             settings.topic("settlements.v1"): "settlements",
-            settings.topic("odds-changes.v1"): "odds_changes"}
+            settings.topic("odds-changes.v2"): "odds_changes"}
 
 
 def decode_batch(records: Mapping[Any, list[Any]], fields: Mapping[str, str]

@@ -143,11 +143,13 @@ def settlement_rows(records: Sequence[Snapshot]) -> list[tuple[Any, ...]]:
     ]
 
 
-def history_rows(changes: Sequence[Snapshot]) -> list[tuple[Any, ...]]:
-    """Rows for ``INSERT_HISTORY``: the price changes among ``odds-changes.v1`` values."""
+def history_rows(records: Sequence[Snapshot]) -> list[tuple[Any, ...]]:
+    """Rows for ``INSERT_HISTORY``: one per price change listed in ``odds-changes.v2`` values."""
     return [
-        (*_market_key(c), c["outcome_id"], c["version"], c["old"], c["new"], c["ts"])
-        for c in changes if c["kind"] == "price"
+        (r["event_id"], r["market_id"], r["specifiers"], c["outcome_id"], r["version"],
+         c["old"], c["new"], r["ts"])
+        for r in records
+        for c in r["changes"] if c["kind"] == "price"
     ]
 
 

@@ -71,7 +71,7 @@ async def follow(replica: Replica, stopping: asyncio.Event) -> None:
     try:
         await consumer.start()
         await _place(consumer, replica)
-        short = {replica.changes_topic: "odds-changes.v1", replica.events_topic: "events.v1"}
+        short = {replica.changes_topic: "odds-changes.v2", replica.events_topic: "events.v1"}
         while not stopping.is_set():
             batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
             for tp, records in batches.items():

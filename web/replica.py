@@ -1,8 +1,10 @@
 """This worker's replica of the outbound topics: the event index and the change buffer.
 
 Every worker follows all partitions of ``events.v1`` (from the beginning: it is compacted)
-and ``odds-changes.v1`` (from the end at start-up), so any worker can list every event and
-stream every change. Records are applied here; ``web.follower`` does the Kafka I/O.
+and ``odds-changes.v2`` (from the end at start-up), so any worker can list every event and
+stream every change. Records are applied here; ``web.follower`` does the Kafka I/O. An
+``odds-changes.v2`` record (one market version, with its list of price and status changes)
+is streamed whole, as one ``changes`` event: one buffered entry and one stream id per record.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ log = logging.getLogger(__name__)
 #: How many change notifications a worker keeps for clients that reconnect.
 BUFFER_CAPACITY = 10_000
 CHANGE_KINDS = frozenset({"price", "status"})
+#: The SSE event name of an ``odds-changes.v2`` record.
+CHANGES_EVENT = "changes"
 
 
 class Replica:
@@ -83,10 +87,14 @@ class Replica:
         if value is None:
             return
         record = orjson.loads(value)
-        kind = record["kind"]
-        if kind not in CHANGE_KINDS:
-            raise ValueError(f"unknown change kind {kind!r}")
-        self.changes.append(slot, offset, kind, str(record["event_id"]), _one_line(value))
+        changes = record["changes"]
+        if not isinstance(changes, list) or not changes:
+            raise ValueError("odds-changes.v2 record without changes")
+        for change in changes:
+            if change["kind"] not in CHANGE_KINDS:
+                raise ValueError(f"unknown change kind {change['kind']!r}")
+        self.changes.append(slot, offset, CHANGES_EVENT, str(record["event_id"]),
+                            _one_line(value))
 
 
 def _one_line(data: bytes) -> bytes:

@@ -1,4 +1,5 @@
-"""``GET /stream``: Server-Sent Events of price, market status and event changes.
+"""``GET /stream``: Server-Sent Events of market changes (one ``changes`` event per
+``odds-changes.v2`` record: a market version's price and status changes) and event changes.
 
 Each frame's ``id`` is a cursor of Kafka offsets (``web.changes``): a client that reconnects
 with ``Last-Event-ID`` (or ``?last_event_id=``), to this worker or any other, gets every

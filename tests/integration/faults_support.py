@@ -317,7 +317,8 @@ def compute_reference(spec: FeedSpec, partitions: int) -> dict[str, Any]:
     for start in range(0, len(records), 5000):
         chunk = [orjson.loads(value) for _key, value in records[start:start + 5000]]
         for plan in replay(state, chunk, partitions, now_ms=0):
-            price_changes += sum(1 for r in plan.odds_changes if r.value["kind"] == "price")
+            price_changes += sum(1 for r in plan.odds_changes for c in r.value["changes"]
+                                 if c["kind"] == "price")
             settlements += len(plan.settlements)
     return {"markets": state.markets, "events": state.events, "price_changes": price_changes,
             "settlements": settlements, "seconds": time.perf_counter() - started}

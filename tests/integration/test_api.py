@@ -363,8 +363,8 @@ async def test_every_produced_record_matches_its_schema(served: Served) -> None:
 def check_key_and_order(topic: str, key: str, partition: int, value: dict[str, Any],
                         last_version: dict[str, int], partitions: int) -> None:
     """Keys follow the contract; an event's records stay on its feed partition; versions of
-    a market only grow (strictly on markets.v1)."""
-    if topic in ("markets.v1", "odds-changes.v1", "settlements.v1"):
+    a market only grow (strictly on markets.v1 and odds-changes.v2)."""
+    if topic in ("markets.v1", "odds-changes.v2", "settlements.v1"):
         assert key == market_key(value["event_id"], value["market_id"], value["specifiers"])
     elif topic == "events.v1":
         assert key == value["event_id"]
@@ -378,7 +378,7 @@ def check_key_and_order(topic: str, key: str, partition: int, value: dict[str, A
         return
     assert partition == partition_for(value["event_id"].encode(), partitions), (topic, key)
     previous = last_version.get(key, 0)
-    if topic == "markets.v1" or topic == "events.v1":
+    if topic in ("markets.v1", "events.v1", "odds-changes.v2"):
         assert value["version"] > previous, (topic, key)
     else:
         assert value["version"] >= previous, (topic, key)

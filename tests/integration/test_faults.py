@@ -266,7 +266,7 @@ async def _probe_health(worker: Worker, done: asyncio.Event) -> list[int]:
     return seen
 
 
-SINK_TOPICS = ("markets.v1", "events.v1", "odds-changes.v1", "settlements.v1")
+SINK_TOPICS = ("markets.v1", "events.v1", "odds-changes.v2", "settlements.v1")
 BACKOFF = [0.2, 0.4, 0.8, 1.6, 3.2, 6.4] + [10.0] * 20
 
 
@@ -312,10 +312,10 @@ def not_in_snapshot(topic: str, value: dict[str, Any], snapshot: MySQLSnapshot) 
         return snapshot.markets.get(key, -1) < value["version"]
     if topic.endswith("events.v1"):
         return snapshot.events.get(value["event_id"], -1) < value["version"]
-    if topic.endswith("odds-changes.v1"):
-        return value["kind"] == "price" and (
-            value["event_id"], value["market_id"], value["specifiers"], value["outcome_id"],
-            value["version"]) not in snapshot.history
+    if topic.endswith("odds-changes.v2"):
+        return any(c["kind"] == "price" and (
+            value["event_id"], value["market_id"], value["specifiers"], c["outcome_id"],
+            value["version"]) not in snapshot.history for c in value["changes"])
     return (value["event_id"], value["market_id"], value["specifiers"],
             value["version"]) not in snapshot.settlements
 

@@ -159,7 +159,7 @@ async def test_stream_resumes_on_the_other_worker_without_gaps_or_repeats(
     for (slot, offset), frame in zip(delivered, before + after, strict=True):
         assert orjson.loads(frame.data) == orjson.loads(data[(slot, offset)])
     kinds = {f.event for f in before + after}
-    assert {"price", "event"} <= kinds <= {"price", "status", "event"}
+    assert kinds == {"changes", "event"}
 
 
 async def test_stream_filters_by_event_and_resets_when_too_old(platform: Platform) -> None:
@@ -216,7 +216,7 @@ async def _records_since(platform: Platform, start: str) -> list[tuple[int, int]
 async def _values(platform: Platform) -> list[tuple[int, int, bytes]]:
     """Every record of the streamed topics as (slot, offset, value); slots as in the ids."""
     found = []
-    for base, topic in ((0, "odds-changes.v1"), (platform.partitions, "events.v1")):
+    for base, topic in ((0, "odds-changes.v2"), (platform.partitions, "events.v1")):
         for rec in await read_raw(platform.topic(topic)):
             assert rec.value is not None
             found.append((base + rec.partition, rec.offset, rec.value))

@@ -23,7 +23,7 @@ from tests.integration.support import BOOTSTRAP, end_offsets
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "docs" / "schemas"
 #: Outbound topics, plus feed.v1 (inbound, and written by the worker for producer health).
-CONTRACT_TOPICS = ("markets.v1", "odds-changes.v1", "events.v1", "settlements.v1",
+CONTRACT_TOPICS = ("markets.v1", "odds-changes.v2", "events.v1", "settlements.v1",
                    "feed.dlq.v1", "recovery_requests.v1", "feed.v1")
 
 LIVE = "sr:match:7001"      # live, scored, a bet stop, settlements, a cancel and rollbacks

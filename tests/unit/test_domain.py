@@ -163,14 +163,19 @@ def test_outputs_odds_changes_and_settlements() -> None:
     plans = replay(state, [odds_change(1, market("1", 2.0, 3.0)),
                            odds_change(2, market("1", 2.0, 3.3)), settlement(3, 1)], 8,
                    now_ms=NOW)
+    (first,) = plans[0].odds_changes
+    assert first.key == K1 and first.value["version"] == 1 and first.value["changes"] == [
+        {"kind": "status", "outcome_id": None, "old": None, "new": "active"},
+        {"kind": "price", "outcome_id": "1", "old": None, "new": 2.0},
+        {"kind": "price", "outcome_id": "2", "old": None, "new": 3.0}]
     changes = [r.value for r in plans[1].odds_changes]
     assert changes == [{"event_id": E1, "market_id": "1", "specifiers": "", "producer": 1,
-                        "version": 2, "ts": 2, "kind": "price", "outcome_id": "2",
-                        "old": 3.0, "new": 3.3}]
+                        "version": 2, "ts": 2, "changes": [
+                            {"kind": "price", "outcome_id": "2", "old": 3.0, "new": 3.3}]}]
     (record,) = plans[2].settlements
     assert record.key == K1 and record.value["type"] == "bet_settlement"
     assert record.value["status"] == "settled" and record.value["settlement"]["certainty"] == 1
-    assert [c.value["new"] for c in plans[2].odds_changes] == ["settled"]
+    assert [c["new"] for r in plans[2].odds_changes for c in r.value["changes"]] == ["settled"]
 
 
 def test_silent_producer_suspends_everything_until_recovery() -> None:

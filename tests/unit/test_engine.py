@@ -21,7 +21,14 @@ def test_batch_coalesces_each_market_to_its_latest_state() -> None:
     assert first.state["outcomes"][0]["odds"] == 2.2
     assert list(plan.events[E1].state["market_status"]) == [f"{E1}/1/", f"{E1}/2/a=2|b=1"]
     assert plan.verdicts["applied"] == 4
-    assert [c.value["kind"] for c in plan.odds_changes][:3] == ["status", "price", "price"]
+    # One record per published market version, its changes in the order the rule found them.
+    assert [(r.key, r.value["version"], [(c["kind"], c["outcome_id"]) for c in r.value["changes"]])
+            for r in plan.odds_changes] == [
+        (f"{E1}/1/", 1, [("status", None), ("price", "1"), ("price", "2")]),
+        (f"{E1}/1/", 2, [("price", "1"), ("price", "2")]),
+        (f"{E1}/2/a=2|b=1", 1, [("status", None), ("price", "1")]),
+        ("sr:match:2/1/", 1, [("status", None), ("price", "1"), ("price", "2")])]
+    assert [r.source for r in plan.odds_changes] == [3, 3, 3, 5]
 
 
 def test_bad_records_become_dead_letters_and_the_rest_applies() -> None:

@@ -73,7 +73,9 @@ async def test_agent_applies_publishes_and_dead_letters(
     assert "ts" not in by_topic["markets.v1"][1]
     assert "feed_status" not in by_topic["markets.v1"][1]
     assert by_topic["events.v1"][1]["market_counts"] == {"active": 1}
-    assert by_topic["odds-changes.v1"][1]["new"] == 2.5
+    change_key, change = by_topic["odds-changes.v2"]
+    assert change_key == b"sr:match:1/1/" and change["version"] == 2
+    assert change["changes"] == [{"kind": "price", "outcome_id": "1", "old": 2.0, "new": 2.5}]
     dlq_key, dlq = by_topic["feed.dlq.v1"]
     assert dlq_key == b"sr:match:1" and dlq["reason"].startswith("malformed JSON")
     assert dlq["original"] == "{broken"

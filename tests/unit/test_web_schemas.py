@@ -3,6 +3,7 @@ and satisfied by everything the pure rules produce (the integration tests check 
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -49,7 +50,7 @@ def planned_records() -> dict[str, list[dict[str, Any]]]:
     for plan in plans:
         found["markets.v1"] += [public_market(p.state) for p in plan.markets.values() if p.publish]
         found["events.v1"] += [public_event(p.state) for p in plan.events.values() if p.publish]
-        found["odds-changes.v1"] += [r.value for r in plan.odds_changes]
+        found["odds-changes.v2"] += [r.value for r in plan.odds_changes]
         found["settlements.v1"] += [r.value for r in plan.settlements]
         found["recovery_requests.v1"] += [r.value for r in plan.recovery_requests]
         found["feed.v1"] += plan.producer_status
@@ -68,9 +69,26 @@ def test_planned_records_match_the_schemas() -> None:
             assert not errors, (topic, value, errors)
 
 
-@pytest.mark.parametrize("topic", ["markets.v1", "events.v1", "odds-changes.v1"])
+@pytest.mark.parametrize("topic", ["markets.v1", "events.v1", "odds-changes.v2"])
 def test_strict_validation_catches_undocumented_fields(topic: str) -> None:
     value = dict(planned_records()[topic][0])
     value["surprise"] = 1
     assert not list(schema(topic, strict=False).iter_errors(value))
     assert list(schema(topic).iter_errors(value))
+
+
+def test_odds_changes_list_each_market_version_once() -> None:
+    values = planned_records()["odds-changes.v2"]
+    versions = [(v["event_id"], v["market_id"], v["specifiers"], v["version"]) for v in values]
+    assert len(versions) == len(set(versions))
+    assert all(v["changes"] for v in values)
+    validator = schema("odds-changes.v2")
+    value = copy.deepcopy(values[0])
+    value["changes"][0]["surprise"] = 1
+    assert not list(schema("odds-changes.v2", strict=False).iter_errors(value))
+    assert list(validator.iter_errors(value))
+    for bad in ({"kind": "odd", "outcome_id": None, "old": None, "new": "active"},
+                {"kind": "price", "outcome_id": None, "old": None, "new": 2.0},
+                {"kind": "status", "outcome_id": None, "old": None, "new": 2.0}):
+        assert list(validator.iter_errors({**values[0], "changes": [bad]})), bad
+    assert list(validator.iter_errors({**values[0], "changes": []}))

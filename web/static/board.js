@@ -201,7 +201,8 @@ async function loadEvent(eventId) {
   }
 }
 
-function applyChange(kind, record) {
+// One odds-changes.v2 record: a market version with its price and status changes.
+function applyChanges(record) {
   const key = marketKey(record.event_id, record.market_id, record.specifiers);
   const market = markets.get(key);
   if (!market) {
@@ -211,34 +212,41 @@ function applyChange(kind, record) {
     }
     return;
   }
-  if (record.version < market.version) return;  // already in the snapshot we hold
+  if (record.version <= market.version) return;  // already in the snapshot we hold
   if (record.version > market.version + 1) {     // we missed a version: read it whole
     refetchMarket(record.event_id, record.market_id, record.specifiers);
     return;
   }
   market.version = record.version;
-  if (kind === "status") {
-    market.status = record.new;
-    renderMarket(market);
-    if (["settled", "cancelled"].includes(record.new) || ["settled", "cancelled"].includes(record.old)) {
-      refetchMarket(record.event_id, record.market_id, record.specifiers);
+  let refetch = false;
+  const moves = [];
+  for (const change of record.changes) {
+    if (change.kind === "status") {
+      market.status = change.new;
+      if (["settled", "cancelled"].includes(change.new) || ["settled", "cancelled"].includes(change.old)) {
+        refetch = true;
+      }
+      continue;
     }
-    return;
+    const outcome = market.outcomes.find((o) => o.id === change.outcome_id);
+    if (!outcome) {
+      refetch = true;
+      continue;
+    }
+    outcome.odds = change.new;
+    outcome.active = change.new != null;
+    if (typeof change.old === "number" && typeof change.new === "number" && change.old !== change.new) {
+      moves.push([outcome.id, change.new > change.old ? "up" : "down"]);
+    }
   }
-  const outcome = market.outcomes.find((o) => o.id === record.outcome_id);
-  if (!outcome) {
-    refetchMarket(record.event_id, record.market_id, record.specifiers);
-    return;
-  }
-  outcome.odds = record.new;
-  outcome.active = record.new != null;
   renderMarket(market);
-  const entry = events.get(record.event_id);
-  const cell = entry?.node.querySelector(
-    `.market[data-key="${CSS.escape(key)}"] .price[data-outcome="${CSS.escape(outcome.id)}"]`);
-  if (cell && typeof record.old === "number" && typeof record.new === "number" && record.old !== record.new) {
-    flash(cell, record.new > record.old ? "up" : "down");
+  const node = events.get(record.event_id)?.node;
+  for (const [outcomeId, direction] of moves) {
+    const cell = node?.querySelector(
+      `.market[data-key="${CSS.escape(key)}"] .price[data-outcome="${CSS.escape(outcomeId)}"]`);
+    if (cell) flash(cell, direction);
   }
+  if (refetch) refetchMarket(record.event_id, record.market_id, record.specifiers);
 }
 
 function applyEvent(summary) {
@@ -251,7 +259,7 @@ function applyEvent(summary) {
 function handle(kind, data) {
   const record = JSON.parse(data);
   if (!loaded) { pending.push([kind, record]); return; }
-  if (kind === "event") applyEvent(record); else applyChange(kind, record);
+  if (kind === "event") applyEvent(record); else applyChanges(record);
 }
 
 async function load() {
@@ -276,7 +284,7 @@ async function load() {
   const buffered = pending;
   pending = [];
   for (const [kind, record] of buffered) {
-    if (kind === "event") applyEvent(record); else applyChange(kind, record);
+    if (kind === "event") applyEvent(record); else applyChanges(record);
   }
   document.body.dataset.loaded = "true";
 }
@@ -284,7 +292,7 @@ async function load() {
 function connect() {
   const indicator = document.getElementById("connection");
   const source = new EventSource("/stream");
-  for (const kind of ["price", "status", "event"]) {
+  for (const kind of ["changes", "event"]) {
     source.addEventListener(kind, (message) => handle(kind, message.data));
   }
   source.addEventListener("reset", () => load());
