@@ -7,14 +7,15 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faust.types import TP
 
 from app.committed_end import committed_ends
 from sinks.kafka_batch import BatchSender, Transactions
-from tests.integration.support import BOOTSTRAP, end_offsets
+from tests.integration.support import BOOTSTRAP, end_offsets, read_all
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -85,7 +86,7 @@ async def test_a_failed_transaction_is_sent_again_whole_with_a_new_producer(topi
     sender = BatchSender()
     for partition in range(3):
         for i in range(5):
-            sender.add(topic, partition, b"k%d" % i, b"p%d-%d" % (partition, i))
+            sender.add(topic, partition, b"k%d" % i, orjson.dumps(f"p{partition}-{i}"))
     try:
         offsets = await transactions.commit(sender, fence_once)
     finally:
@@ -96,32 +97,9 @@ async def test_a_failed_transaction_is_sent_again_whole_with_a_new_producer(topi
     assert len(failures) == 1, failures
     assert not sender.pending
     assert set(offsets) == {(topic, p) for p in range(3)}
-    got = sorted(value for _key, value in await read_all_raw(topic))
+    got = sorted(value for _key, value in await read_all(topic))
     want = sorted(f"p{p}-{i}" for p in range(3) for i in range(5))
     assert got == want  # the first attempt's records are never seen
     uncommitted = sum((await end_offsets(topic, isolation="read_uncommitted")).values())
     assert uncommitted > len(want)  # they were written, though
 
-
-async def read_all_raw(topic: str) -> list[tuple[str, str]]:
-    """(key, value) of every committed record, values as text."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False,
-                                isolation_level="read_committed")
-    ends = await end_offsets(topic)
-    await consumer.start()
-    try:
-        parts = [TopicPartition(topic, p) for p, end in ends.items() if end > 0]
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        found: list[tuple[str, str]] = []
-        remaining = set(parts)
-        while remaining:
-            for batch in (await consumer.getmany(timeout_ms=500)).values():
-                found.extend(((r.key or b"").decode(), (r.value or b"").decode())
-                             for r in batch)
-            for tp in list(remaining):
-                if await consumer.position(tp) >= ends[tp.partition]:
-                    remaining.discard(tp)
-        return found
-    finally:
-        await consumer.stop()
