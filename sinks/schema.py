@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import warnings
 from importlib import resources
 from typing import Any
 
+import aiomysql
+
+log = logging.getLogger(__name__)
+
 MIGRATION_NAME = re.compile(r"^V(\d{3})__[a-z0-9_]+\.sql$")
+#: Errors of a DDL statement that an earlier, interrupted run of its migration already
+#: applied (DDL commits on its own, so a crash can leave a migration half done and
+#: unrecorded): table exists, duplicate column, duplicate key name.
+ALREADY_APPLIED = frozenset({1050, 1060, 1061})
 
 CREATE_HISTORY = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -36,6 +46,14 @@ def migrations() -> list[tuple[int, str, list[str]]]:
 async def apply_migrations(conn: Any) -> list[int]:
     """Apply the migrations this database has not seen; return the versions applied."""
     applied: list[int] = []
+    with warnings.catch_warnings():
+        # MySQL's note for IF NOT EXISTS on what exists ("Table ... already exists").
+        warnings.simplefilter("ignore", aiomysql.Warning)
+        await _apply(conn, applied)
+    return applied
+
+
+async def _apply(conn: Any, applied: list[int]) -> None:
     async with conn.cursor() as cur:
         await cur.execute(CREATE_HISTORY)
         # One applier at a time, across workers starting together.
@@ -47,13 +65,24 @@ async def apply_migrations(conn: Any) -> list[int]:
                 if version in done:
                     continue
                 for statement in statements:
-                    await cur.execute(statement)
+                    await _execute_once(cur, statement, name)
                 await cur.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                     (version, name),
                 )
+                await conn.commit()  # recorded as soon as it is done
                 applied.append(version)
-            await conn.commit()
         finally:
             await cur.execute("SELECT RELEASE_LOCK('odds_schema_migrations')")
-    return applied
+
+
+async def _execute_once(cur: Any, statement: str, name: str) -> None:
+    """Run one DDL statement; one an interrupted earlier run already applied is skipped."""
+    try:
+        await cur.execute(statement)
+    except aiomysql.Error as exc:
+        code = exc.args[0] if exc.args else None
+        if code not in ALREADY_APPLIED:
+            raise
+        log.warning("%s: a statement was already applied by an interrupted run (%s); "
+                    "skipping it", name, code)

@@ -1,0 +1,62 @@
+"""Schema migrations against the real MariaDB: a run interrupted half-way is finished later."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiomysql
+import pytest
+
+from config.settings import MySQLConfig
+from sinks.schema import apply_migrations, migrations
+from tests.integration.support import BASE_DSN
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+async def conn() -> AsyncIterator[Any]:
+    base = MySQLConfig.from_dsn(BASE_DSN)
+    database = f"migrate_{uuid.uuid4().hex[:10]}"
+    server = await aiomysql.connect(host=base.host, port=base.port, user=base.user,
+                                    password=base.password, autocommit=True)
+    async with server.cursor() as cur:
+        await cur.execute(f"CREATE DATABASE `{database}`")
+    connection = await aiomysql.connect(host=base.host, port=base.port, user=base.user,
+                                        password=base.password, db=database)
+    try:
+        yield connection
+    finally:
+        connection.close()
+        async with server.cursor() as cur:
+            await cur.execute(f"DROP DATABASE `{database}`")
+        server.close()
+
+
+async def columns(conn: Any, table: str) -> set[str]:
+    async with conn.cursor() as cur:
+        await cur.execute(f"SHOW COLUMNS FROM `{table}`")
+        return {row[0] for row in await cur.fetchall()}
+
+
+async def test_a_migration_interrupted_after_some_ddl_is_completed(conn: Any) -> None:
+    """A worker killed while migrating: V001 done and V002's first ALTER done (DDL commits
+    on its own), neither recorded. The next start applies both without failing."""
+    (v1, _, first), (v2, _, second) = migrations()[:2]
+    async with conn.cursor() as cur:
+        for statement in [*first, second[0]]:
+            await cur.execute(statement)
+    assert "certainty" in await columns(conn, "markets")  # the half-done migration
+
+    assert await apply_migrations(conn) == [v1, v2]
+    assert {"result", "void_factor", "dead_heat_factor"} <= await columns(conn, "outcomes")
+    assert "odds_history" in {t for (t,) in await tables(conn)}
+    assert await apply_migrations(conn) == []
+
+
+async def tables(conn: Any) -> list[tuple[str]]:
+    async with conn.cursor() as cur:
+        await cur.execute("SHOW TABLES")
+        return list(await cur.fetchall())
