@@ -22,6 +22,20 @@ FIRST_WINDOW = 64
 STALL_SECONDS = 30.0
 
 
+async def read_committed_ends(ends: Mapping[Any, int], **client: Any) -> dict[Any, int]:
+    """``committed_ends`` with a consumer of its own, made from ``client`` (servers, auth)."""
+    tail = AIOKafkaConsumer(group_id=None, enable_auto_commit=False,
+                            isolation_level="read_committed", **client)
+    await tail.start()
+    # aiokafka's group-less coordinator awaits its cancelled task on stop: one that has not
+    # run yet raises CancelledError there (which would cancel a table recovery).
+    await asyncio.sleep(0)
+    try:
+        return await committed_ends(tail, ends)
+    finally:
+        await tail.stop()
+
+
 async def committed_ends(consumer: AIOKafkaConsumer,
                          ends: Mapping[Any, int]) -> dict[Any, int]:
     """Return one past the last committed record before ``ends[tp]``, for every partition.

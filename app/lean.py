@@ -29,13 +29,12 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, cast
 
 import faust
-from aiokafka import AIOKafkaConsumer
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, ConsumerT, TransportT
 from mode import Service
 
-from app.committed_end import committed_ends
+from app.committed_end import read_committed_ends
 
 #: Records handed over between two yields to the event loop (Faust: 100).
 YIELD_EVERY = 1000
@@ -77,20 +76,12 @@ class LeanConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     async def _committed_ends(self, ends: Mapping[TP, int]) -> dict[TP, int]:
         conf = self.app.conf
         transport: Any = self.transport
-        tail = AIOKafkaConsumer(
+        return await read_committed_ends(
+            ends,
             bootstrap_servers=faust_aiokafka.server_list(transport.url, transport.default_port),
-            client_id=conf.broker_client_id, group_id=None, enable_auto_commit=False,
-            isolation_level=READ_COMMITTED, max_partition_fetch_bytes=conf.consumer_max_fetch_size,
+            client_id=conf.broker_client_id, max_partition_fetch_bytes=conf.consumer_max_fetch_size,
             **faust_aiokafka.credentials_to_aiokafka_auth(conf.broker_credentials,
                                                           conf.ssl_context))
-        await tail.start()
-        # aiokafka's group-less coordinator awaits its cancelled task on stop: one that has
-        # not run yet raises CancelledError there, which would cancel the recovery.
-        await asyncio.sleep(0)
-        try:
-            return await committed_ends(tail, ends)
-        finally:
-            await tail.stop()
 
 
 class LeanConsumer(faust_aiokafka.Consumer):

@@ -16,7 +16,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.protocol.admin import DeleteGroupsRequest
 
 from app.admin import bootstrap_servers
-from app.committed_end import committed_ends
+from app.committed_end import read_committed_ends
 from bench.workload import Feed, stamp
 from models.memory import partition_for
 
@@ -96,14 +96,7 @@ class Kafka:
         log ends with a commit marker, which no consumer is handed)."""
         parts = [TopicPartition(topic, p) for p in await self.partitions(topic)]
         stable = await self.consumer.end_offsets(parts)
-        tail = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                isolation_level="read_committed")
-        await tail.start()
-        await asyncio.sleep(0)  # see app.lean: a group-less consumer stopped at once raises
-        try:
-            ends = await committed_ends(tail, {tp: end for tp, end in stable.items()})
-        finally:
-            await tail.stop()
+        ends = await read_committed_ends(stable, bootstrap_servers=self.bootstrap)
         return {tp.partition: offset for tp, offset in ends.items()}
 
     async def committed(self, group: str, topic: str) -> dict[int, int]:
