@@ -201,6 +201,8 @@ class Settings:
     transaction_timeout: float
     transactional_id: str
     fault_exit_before_commit: int
+    rocksdb_write_buffer_mb: int = 8
+    rocksdb_block_cache_mb: int = 8
     kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
 
     @classmethod
@@ -239,8 +241,18 @@ class Settings:
             transaction_timeout=_float(env, "TRANSACTION_TIMEOUT", 10.0),
             transactional_id=env.get("TRANSACTIONAL_ID", ""),
             fault_exit_before_commit=_int(env, "FAULT_EXIT_BEFORE_COMMIT", 0),
+            rocksdb_write_buffer_mb=_int(env, "ROCKSDB_WRITE_BUFFER_MB", 8, minimum=1),
+            rocksdb_block_cache_mb=_int(env, "ROCKSDB_BLOCK_CACHE_MB", 8, minimum=1),
             kafka_security=KafkaSecurity.from_env(env),
         )
+
+    def rocksdb_options(self) -> dict[str, int]:
+        """Per partition database: Faust's defaults (64 MiB x 3 memtables, a 2 GiB block
+        cache) are sized for one database, and a worker opens one per table and partition."""
+        mib = 1024 * 1024
+        return {"write_buffer_size": self.rocksdb_write_buffer_mb * mib,
+                "max_write_buffer_number": 2,
+                "block_cache_size": self.rocksdb_block_cache_mb * mib}
 
     def topic(self, name: str) -> str:
         """Return the full topic name for ``name`` with the configured prefix."""

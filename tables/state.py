@@ -32,6 +32,7 @@ def _table(name: str, help_: str) -> TableT[Any, Any]:
         key_type=bytes,
         changelog_topic=changelog,
         help=help_,
+        options=settings.rocksdb_options() if settings.store == "rocksdb://" else None,
     )
 
 

@@ -45,3 +45,14 @@ def test_secret_from_file(tmp_path: Path) -> None:
 def test_bad_settings_are_clear_errors(env: dict[str, str]) -> None:
     with pytest.raises(SettingsError):
         Settings.from_env(env)
+
+
+def test_rocksdb_options_are_sized_per_partition_database() -> None:
+    mib = 1024 * 1024
+    assert Settings.from_env({}).rocksdb_options() == {
+        "write_buffer_size": 8 * mib, "max_write_buffer_number": 2, "block_cache_size": 8 * mib}
+    tuned = Settings.from_env({"ROCKSDB_WRITE_BUFFER_MB": "4", "ROCKSDB_BLOCK_CACHE_MB": "32"})
+    assert tuned.rocksdb_options()["write_buffer_size"] == 4 * mib
+    assert tuned.rocksdb_options()["block_cache_size"] == 32 * mib
+    with pytest.raises(SettingsError):
+        Settings.from_env({"ROCKSDB_WRITE_BUFFER_MB": "0"})
