@@ -14,7 +14,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from faust.streams import Stream
 from faust.types import EventT, StreamT, TopicT
-from mode import Service
+from mode import BaseSignalT, Service
 
 from agents.deadletter import dead_letter
 from app import metrics, topics
@@ -69,6 +69,18 @@ class TableReader:
 
 TABLE_IO: TableIO = RocksTableIO() if LEAN else FaustTableIO()
 READER = TableReader(TABLE_IO)
+
+
+def forget_cached_state(sender: Any, /, *args: Any, signal: BaseSignalT[Any],
+                        **kwargs: Any) -> None:
+    """Drop cached table values: a partition handed back may have changed on another worker."""
+    TABLE_IO.forget()
+
+
+# Revoked: after the agent's in-flight batch is done. Assigned: before recovery, which
+# writes the databases behind the cache's back, and before the agent reads again.
+app.on_partitions_revoked.connect(forget_cached_state)
+app.on_partitions_assigned.connect(forget_cached_state)
 
 
 class Progress:

@@ -132,3 +132,33 @@ def test_suspended_markets_never_publish_active_without_a_newer_odds_change(
                 if pending.publish and pending.state["status"] == "active":
                     assert setter[key] == "odds_change", (key, message)
                     assert not pending.state["producer_down"]
+
+
+class FrozenCheckState(MemoryState):
+    """Remembers each stored value's bytes, to catch a rule that changes a value it read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stored: list[tuple[Any, bytes]] = []
+
+    def commit(self, plan: Any) -> None:
+        super().commit(plan)
+        for table in (self.markets, self.events, self.producers):
+            self.stored.extend((value, orjson.dumps(value)) for value in table.values())
+
+
+@settings(max_examples=300, deadline=None)
+@given(sequences, st.data())
+def test_rules_never_mutate_a_value_they_read(
+    messages: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    # The worker caches decoded table values (tables.io.DecodedCache) and hands the same
+    # objects to every later batch: a rule that changed one in place would corrupt state.
+    state = FrozenCheckState()
+    silent = {"type": "producer_silent", "producer": 1}
+    for i, message in enumerate(messages):
+        if data.draw(st.booleans(), label="silence check first"):
+            apply(state, [{**silent, "ts": NOW + i}])
+        apply(state, [message])
+        for value, raw in state.stored:
+            assert orjson.dumps(value) == raw, message
