@@ -6,6 +6,7 @@ import asyncio
 
 from app.kafka_security import faust_credentials
 from app.lean import LeanApp
+from app.recovery import BulkTableManager
 from config import get_settings
 
 settings = get_settings()
@@ -46,6 +47,7 @@ app = LeanApp(
     autodiscover=["agents", "web", "app.commands", "app.cmd_replay", "app.cmd_simulate",
                  "app.cmd_sink"],
     origin="app",
+    TableManager=BulkTableManager,
 )
 
 

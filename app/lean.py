@@ -74,14 +74,19 @@ class LeanConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return tp.topic in self.app.tables.changelog_topics
 
     async def _committed_ends(self, ends: Mapping[TP, int]) -> dict[TP, int]:
-        conf = self.app.conf
-        transport: Any = self.transport
-        return await read_committed_ends(
-            ends,
-            bootstrap_servers=faust_aiokafka.server_list(transport.url, transport.default_port),
-            client_id=conf.broker_client_id, max_partition_fetch_bytes=conf.consumer_max_fetch_size,
-            **faust_aiokafka.credentials_to_aiokafka_auth(conf.broker_credentials,
-                                                          conf.ssl_context))
+        return await read_committed_ends(ends, **client_kwargs(self.app))
+
+
+def client_kwargs(app: Any) -> dict[str, Any]:
+    """aiokafka client arguments of the app's own consumer: servers, client id, auth."""
+    conf = app.conf
+    transport: Any = app.transport
+    return {
+        "bootstrap_servers": faust_aiokafka.server_list(transport.url, transport.default_port),
+        "client_id": conf.broker_client_id,
+        "max_partition_fetch_bytes": conf.consumer_max_fetch_size,
+        **faust_aiokafka.credentials_to_aiokafka_auth(conf.broker_credentials, conf.ssl_context),
+    }
 
 
 class LeanConsumer(faust_aiokafka.Consumer):

@@ -1,0 +1,92 @@
+"""A worker started with an empty data dir restores its tables from the changelogs in bulk
+(``tables.restore``): every key, byte for byte what the reference computes."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from rocksdict import AccessType, Options, Rdict
+
+from feeds.generator import OddsGenerator
+from models.memory import MemoryState, replay
+from tests.integration.support import (
+    Platform,
+    committed_offsets,
+    end_offsets,
+    eventually,
+    produce,
+    stop_process,
+)
+
+pytestmark = pytest.mark.timeout(300)
+
+OFFSET_KEY = b"__faust\x00offset__"
+
+
+def read_table(datadir: Path, table: str, partitions: int) -> dict[str, Any]:
+    """Every key of one table across its partition databases (the worker is stopped)."""
+    found: dict[str, Any] = {}
+    for partition in range(partitions):
+        path = datadir / "v1" / "tables" / f"{table}-{partition}.db"
+        db = Rdict(str(path), Options(raw_mode=True), access_type=AccessType.read_only())
+        try:
+            found.update({k.decode(): orjson.loads(v) for k, v in db.items()
+                          if k != OFFSET_KEY})
+        finally:
+            db.close()
+    return found
+
+
+async def test_empty_data_dir_is_restored_in_bulk(platform: Platform) -> None:
+    generator = OddsGenerator(16, seed=21)
+    now = int(time.time() * 1000)
+    messages = list(generator.messages(1500, now - 60_000))
+    feed = platform.topic("feed.v1")
+    await produce(feed, [(m["event_id"].encode(), orjson.dumps(m)) for m in messages])
+    ends = await end_offsets(feed)
+    reference = MemoryState()
+    replay(reference, messages, platform.partitions)
+
+    worker = await platform.start_worker(0)
+
+    async def consumed() -> bool:
+        done = await committed_offsets(f"odds-{platform.name}", feed)
+        return all(done.get(p, 0) >= end for p, end in ends.items())
+
+    await eventually(consumed, 120, "the worker to consume the feed")
+    stop_process(worker.proc)
+    datadir = platform.tmp / "data0"
+    assert read_table(datadir, "markets", platform.partitions) == reference.markets
+    shutil.rmtree(datadir)
+
+    worker = await platform.start_worker(0)
+
+    def restored() -> re.Match[str] | None:
+        return re.search(r"bulk restore: (\d+) records of (\d+) changelog partitions .*"
+                         r"\((\d+) left", worker.log.read_text(errors="replace"))
+
+    async def logged() -> bool:
+        return restored() is not None
+
+    await eventually(logged, 120, "the bulk restore's log line")
+    found = restored()
+    assert found is not None
+    records, _partitions, left = (int(g) for g in found.groups())
+    assert left == 0
+    assert records >= len(reference.markets) + len(reference.events)
+    await eventually(lambda: _ready(worker), 60,
+                     "the restored worker to be ready")
+    stop_process(worker.proc)
+    assert read_table(datadir, "markets", platform.partitions) == reference.markets
+    events = read_table(datadir, "events", platform.partitions)
+    assert events == reference.events
+
+
+async def _ready(worker: Any) -> bool:
+    return bool(await worker.status("/ready") == 200)
