@@ -423,6 +423,7 @@ class Bench:
         await consumer.start(await self.kafka.partitions(dep.topic("markets.v1")))
         meter = CpuMeter(service_pids() | {"worker0": dep.workers[0].pid}
                          | {f"sink{i}": p.pid for i, p in enumerate(dep.sinks)}).start()
+        before = await dep.workers[0].metrics()
         saturated = False
         try:
             paced = await paced_produce(dep.topic("feed.v1"), feed, rate)
@@ -443,6 +444,7 @@ class Bench:
         finally:
             await consumer.stop()
         cpu = meter.stop()
+        inside = worker_latency(before, await dep.workers[0].metrics())
         window_start = paced.first_ts + int(args.warmup * 1000)
         latencies = [lat for ts, lat in consumer.samples
                      if window_start <= ts <= paced.last_ts]
@@ -450,7 +452,7 @@ class Bench:
                   "achieved_rate": round(paced.rate), "sent": paced.sent,
                   "warmup_s": args.warmup, "measured_s": args.latency_seconds,
                   "drain_s": round(drained_s, 2), "saturated": saturated,
-                  "records_seen": consumer.records, "cpu": cpu,
+                  "records_seen": consumer.records, "cpu": cpu, "worker": inside,
                   **report.latency_summary(latencies)}
         log(f"latency {label}: {result}")
         return result
@@ -660,6 +662,24 @@ class Bench:
         await self.kafka.stop()
         if not self.args.keep:
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def worker_latency(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+    """What the worker's own histograms saw between two scrapes: batches, their mean time,
+    and the mean from feed ts to the batch's commit (the rest is delivery to the reader)."""
+    def delta(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    batches = delta("odds_batch_processing_seconds_count")
+    published = delta("odds_end_to_end_latency_seconds_count")
+    return {
+        "batches": int(batches),
+        "batch_mean_ms": round(1000 * delta("odds_batch_processing_seconds_sum") / batches, 1)
+        if batches else None,
+        "ts_to_commit_mean_ms": round(
+            1000 * delta("odds_end_to_end_latency_seconds_sum") / published, 1)
+        if published else None,
+    }
 
 
 def report_profile(raw: Path, top: int = 25) -> dict[str, Any]:
