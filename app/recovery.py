@@ -37,8 +37,13 @@ class BulkRecovery(Recovery):
 
         started = time.monotonic()
         budget = BUDGET_SHARE * float(self.app.conf.broker_request_timeout)
-        applied = await restore_with_own_consumer(targets, progress, budget,
-                                                  **client_kwargs(self.app))
+        try:
+            applied = await restore_with_own_consumer(targets, progress, budget,
+                                                      **client_kwargs(self.app))
+        except Exception:  # an accelerator only: Faust's recovery does the rest
+            log.exception("bulk restore failed; Faust's recovery restores from offsets %s",
+                          {str(tp): destination[tp] for tp in targets})
+            return
         left = {tp: t.last - applied.get(tp, t.start - 1) for tp, t in targets.items()}
         log.info("bulk restore: %d records of %d changelog partitions in %.1fs (%d left "
                  "for Faust's recovery)", sum(t.last - t.start + 1 for t in targets.values())

@@ -103,3 +103,43 @@ async def test_a_failed_transaction_is_sent_again_whole_with_a_new_producer(topi
     uncommitted = sum((await end_offsets(topic, isolation="read_uncommitted")).values())
     assert uncommitted > len(want)  # they were written, though
 
+
+
+async def test_bulk_restore_copies_committed_records_up_to_the_target(
+        topic: str, tmp_path: Any) -> None:
+    """tables.restore: committed records only (aborted ones are never handed over), none past
+    the target's last offset, tombstones delete, and the offset is written with the values."""
+    from rocksdict import Options, Rdict
+
+    from tables.restore import Target, restore_with_own_consumer
+
+    writer = producer(f"{topic}-restore")
+    await writer.start()
+    try:
+        async with writer.transaction():
+            for key in (b"a", b"b", b"c"):
+                await writer.send(topic, b"v1", key=key, partition=0)  # 0-2, marker 3
+        await writer.begin_transaction()
+        await writer.send(topic, b"aborted", key=b"a", partition=0)  # 4
+        await writer.abort_transaction()  # marker 5
+        async with writer.transaction():
+            await writer.send(topic, None, key=b"b", partition=0)  # 6: a tombstone
+            await writer.send(topic, b"v2", key=b"c", partition=0)  # 7
+            await writer.send(topic, b"later", key=b"d", partition=0)  # 8: past the target
+    finally:
+        await writer.stop()
+    db = Rdict(str(tmp_path / "db"), Options(raw_mode=True))
+    progress: list[tuple[Any, int]] = []
+    tp = TP(topic, 0)
+    try:
+        nothing = await restore_with_own_consumer(
+            {tp: Target(0, 7, db, b"offset")}, lambda t, o: progress.append((t, o)), 0.0,
+            bootstrap_servers=BOOTSTRAP)
+        assert nothing == {} and progress == [] and db.get(b"offset") is None
+        applied = await restore_with_own_consumer(
+            {tp: Target(0, 7, db, b"offset")}, lambda t, o: progress.append((t, o)), 30.0,
+            bootstrap_servers=BOOTSTRAP)
+        assert applied == {tp: 7} and progress[-1] == (tp, 7)
+        assert dict(db.items()) == {b"a": b"v1", b"c": b"v2", b"offset": b"7"}
+    finally:
+        db.close()
