@@ -147,8 +147,9 @@ def render(results: dict[str, Any]) -> str:
     if latency:
         out.append("")
         out.append("| latency, feed ts to markets.v1 arrival | offered msg/s | achieved msg/s "
-                   "| samples | p50 ms | p95 ms | p99 ms | max ms | drain s | other CPU |")
-        out.append("|---|---|---|---|---|---|---|---|---|---|")
+                   "| samples | p50 ms | p95 ms | p99 ms | max ms | drain s | other CPU "
+                   "| worker: batches, mean batch ms, mean ts to commit ms |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for run in latency:
             if "offered_rate" not in run:
                 continue
@@ -158,10 +159,13 @@ def render(results: dict[str, Any]) -> str:
                 f"{_fmt(run.get('p50_ms'))} | {_fmt(run.get('p95_ms'))} | "
                 f"{_fmt(run.get('p99_ms'))} | {_fmt(run.get('max_ms'))} | "
                 f"{_fmt(run.get('drain_s'), 1)}{' (saturated)' if run.get('saturated') else ''} "
-                f"| {_fmt((run.get('cpu') or {}).get('other_cores'), 2)} |")
+                f"| {_fmt((run.get('cpu') or {}).get('other_cores'), 2)} | "
+                f"{_worker_latency(run.get('worker'))} |")
         out.append("")
         out.append("(drain: seconds from the last send until the worker had committed all "
-                   "input; other CPU: cores used by processes outside the benchmark.)")
+                   "input; other CPU: cores used by processes outside the benchmark; worker: "
+                   "from its own histograms over the run, the rest of the latency is delivery "
+                   "to the reading consumer.)")
     state = results.get("state") or {}
     if state:
         out.append("")
@@ -243,6 +247,13 @@ def _throughput_runs(results: dict[str, Any]) -> list[tuple[str, dict[str, Any] 
         ("do-nothing Faust agent (take_events)", ceilings.get("faust_noop")),
         ("naive Faust agent (baseline)", ceilings.get("faust_naive")),
     ]
+
+
+def _worker_latency(worker: dict[str, Any] | None) -> str:
+    if not worker:
+        return "-"
+    return (f"{_fmt(worker.get('batches'))}, {_fmt(worker.get('batch_mean_ms'), 1)}, "
+            f"{_fmt(worker.get('ts_to_commit_mean_ms'), 1)}")
 
 
 def _state_table(state: dict[str, Any]) -> str:
