@@ -11,7 +11,8 @@ tail of the partition read-committed: what Faust then waits for is a record it w
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -22,18 +23,25 @@ FIRST_WINDOW = 64
 STALL_SECONDS = 30.0
 
 
-async def read_committed_ends(ends: Mapping[Any, int], **client: Any) -> dict[Any, int]:
-    """``committed_ends`` with a consumer of its own, made from ``client`` (servers, auth)."""
-    tail = AIOKafkaConsumer(group_id=None, enable_auto_commit=False,
-                            isolation_level="read_committed", **client)
-    await tail.start()
+@asynccontextmanager
+async def committed_reader(**client: Any) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started read-committed consumer in no group, made from ``client`` (servers, auth)."""
+    consumer = AIOKafkaConsumer(group_id=None, enable_auto_commit=False,
+                                isolation_level="read_committed", **client)
+    await consumer.start()
     # aiokafka's group-less coordinator awaits its cancelled task on stop: one that has not
     # run yet raises CancelledError there (which would cancel a table recovery).
     await asyncio.sleep(0)
     try:
-        return await committed_ends(tail, ends)
+        yield consumer
     finally:
-        await tail.stop()
+        await consumer.stop()
+
+
+async def read_committed_ends(ends: Mapping[Any, int], **client: Any) -> dict[Any, int]:
+    """``committed_ends`` with a consumer of its own, made from ``client`` (servers, auth)."""
+    async with committed_reader(**client) as tail:
+        return await committed_ends(tail, ends)
 
 
 async def committed_ends(consumer: AIOKafkaConsumer,

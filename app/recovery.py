@@ -10,8 +10,9 @@ from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.types import TP, ConsumerT
 
+from app.committed_end import committed_reader
 from app.lean import client_kwargs
-from tables.restore import Target, restore_with_own_consumer
+from tables.restore import Target, restore
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,8 @@ class BulkRecovery(Recovery):
         started = time.monotonic()
         budget = BUDGET_SHARE * float(self.app.conf.broker_request_timeout)
         try:
-            applied = await restore_with_own_consumer(targets, progress, budget,
-                                                      **client_kwargs(self.app))
+            async with committed_reader(**client_kwargs(self.app)) as consumer:
+                applied = await restore(consumer, targets, progress, budget)
         except Exception:  # an accelerator only: Faust's recovery does the rest
             log.exception("bulk restore failed; Faust's recovery restores from offsets %s",
                           {str(tp): destination[tp] for tp in targets})

@@ -10,7 +10,6 @@ is left where it stopped, for Faust's own recovery to finish.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -85,18 +84,3 @@ def _write(target: Target, records: list[Any]) -> int | None:
     target.db.write(batch)
     return last
 
-
-async def restore_with_own_consumer(targets: Mapping[Any, Target],
-                                    on_progress: Callable[[Any, int], None], budget: float,
-                                    **client: Any) -> dict[Any, int]:
-    """``restore`` with a consumer of its own, made from ``client`` (servers, auth)."""
-    consumer = AIOKafkaConsumer(group_id=None, enable_auto_commit=False,
-                                isolation_level="read_committed", **client)
-    await consumer.start()
-    # aiokafka's group-less coordinator awaits its cancelled task on stop: one that has not
-    # run yet raises CancelledError there.
-    await asyncio.sleep(0)
-    try:
-        return await restore(consumer, targets, on_progress, budget)
-    finally:
-        await consumer.stop()

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faust.types import TP
 
-from app.committed_end import committed_ends
+from app.committed_end import committed_ends, committed_reader
 from sinks.kafka_batch import BatchSender, Transactions
 from tests.integration.support import BOOTSTRAP, end_offsets, read_all
 
@@ -56,16 +55,10 @@ async def test_committed_ends_are_past_the_last_committed_record(topic: str) -> 
     logs = await end_offsets(topic, isolation="read_uncommitted")
     assert logs[0] == 7 and logs[1] == 2, logs  # records plus commit and abort markers
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False,
-                                isolation_level="read_committed")
-    await consumer.start()
-    await asyncio.sleep(0)
-    try:
+    async with committed_reader(bootstrap_servers=BOOTSTRAP) as consumer:
         ends = {TP(topic, p): end for p, end in logs.items()}
         assert await committed_ends(consumer, ends) == {
             TP(topic, 0): 3, TP(topic, 1): 0, TP(topic, 2): 0}
-    finally:
-        await consumer.stop()
 
 
 async def test_a_failed_transaction_is_sent_again_whole_with_a_new_producer(topic: str) -> None:
@@ -111,7 +104,7 @@ async def test_bulk_restore_copies_committed_records_up_to_the_target(
     the target's last offset, tombstones delete, and the offset is written with the values."""
     from rocksdict import Options, Rdict
 
-    from tables.restore import Target, restore_with_own_consumer
+    from tables.restore import Target, restore
 
     writer = producer(f"{topic}-restore")
     await writer.start()
@@ -132,13 +125,13 @@ async def test_bulk_restore_copies_committed_records_up_to_the_target(
     progress: list[tuple[Any, int]] = []
     tp = TP(topic, 0)
     try:
-        nothing = await restore_with_own_consumer(
-            {tp: Target(0, 7, db, b"offset")}, lambda t, o: progress.append((t, o)), 0.0,
-            bootstrap_servers=BOOTSTRAP)
+        async with committed_reader(bootstrap_servers=BOOTSTRAP) as consumer:
+            nothing = await restore(consumer, {tp: Target(0, 7, db, b"offset")},
+                                    lambda t, o: progress.append((t, o)), 0.0)
         assert nothing == {} and progress == [] and db.get(b"offset") is None
-        applied = await restore_with_own_consumer(
-            {tp: Target(0, 7, db, b"offset")}, lambda t, o: progress.append((t, o)), 30.0,
-            bootstrap_servers=BOOTSTRAP)
+        async with committed_reader(bootstrap_servers=BOOTSTRAP) as consumer:
+            applied = await restore(consumer, {tp: Target(0, 7, db, b"offset")},
+                                    lambda t, o: progress.append((t, o)), 30.0)
         assert applied == {tp: 7} and progress[-1] == (tp, 7)
         assert dict(db.items()) == {b"a": b"v1", b"c": b"v2", b"offset": b"7"}
     finally:
