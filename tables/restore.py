@@ -1,7 +1,7 @@
 """Restore table partitions from their changelogs in bulk, raw bytes into RocksDB.
 
 Faust's recovery hands each changelog record through its conductor, a queue and a
-per-record bookkeeping loop: ~3,500 records/s here, minutes for a million markets. Changelog
+per-record bookkeeping loop: 28.2 s for 100,000 markets here, minutes for a million. Changelog
 keys and values are the bytes the store holds (raw keys, JSON values), so this reads them
 with a plain read-committed consumer and writes each fetched chunk in one ``WriteBatch``
 with the partition's persisted offset. Whatever it has not finished within its time budget
