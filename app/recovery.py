@@ -46,7 +46,8 @@ class BulkRecovery(Recovery):
                           {str(tp): destination[tp] for tp in targets})
             return
         left = {tp: t.last - applied.get(tp, t.start - 1) for tp, t in targets.items()}
-        log.info("bulk restore: %d records of %d changelog partitions in %.1fs (%d left "
+        # Offsets, not records: a transactional changelog also holds commit markers.
+        log.info("bulk restore: %d offsets of %d changelog partitions in %.1fs (%d left "
                  "for Faust's recovery)", sum(t.last - t.start + 1 for t in targets.values())
                  - sum(left.values()), len(targets), time.monotonic() - started,
                  sum(left.values()))

@@ -68,7 +68,7 @@ async def test_empty_data_dir_is_restored_in_bulk(platform: Platform) -> None:
     worker = await platform.start_worker(0)
 
     def restored() -> re.Match[str] | None:
-        return re.search(r"bulk restore: (\d+) records of (\d+) changelog partitions .*"
+        return re.search(r"bulk restore: (\d+) offsets of (\d+) changelog partitions .*"
                          r"\((\d+) left", worker.log.read_text(errors="replace"))
 
     async def logged() -> bool:
@@ -77,9 +77,9 @@ async def test_empty_data_dir_is_restored_in_bulk(platform: Platform) -> None:
     await eventually(logged, 120, "the bulk restore's log line")
     found = restored()
     assert found is not None
-    records, _partitions, left = (int(g) for g in found.groups())
+    offsets, _partitions, left = (int(g) for g in found.groups())
     assert left == 0
-    assert records >= len(reference.markets) + len(reference.events)
+    assert offsets >= len(reference.markets) + len(reference.events)
     await eventually(lambda: _ready(worker), 60,
                      "the restored worker to be ready")
     stop_process(worker.proc)
