@@ -424,9 +424,25 @@ def _version(package: str) -> str | None:
 
 
 def kafka_version() -> str | None:
-    for jar in sorted((ROOT / ".kafka" / "libs").glob("kafka_2.*-*.jar")):
-        return jar.stem.rsplit("-", 1)[1]
+    """The broker's version, from its jar: in this checkout, else on the running broker's
+    class path (a run from a fresh clone uses the broker ``make up`` started elsewhere)."""
+    for libs in [ROOT / ".kafka" / "libs", *_running_broker_libs()]:
+        for jar in sorted(libs.glob("kafka_2.*-*.jar")):
+            return jar.stem.rsplit("-", 1)[1]
     return None
+
+
+def _running_broker_libs() -> list[Path]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"kafka.Kafka" in args and b"-cp" in args[:-1]:
+            classpath = args[args.index(b"-cp") + 1].decode(errors="replace")
+            found += [Path(entry.removesuffix("*")) for entry in classpath.split(":")]
+    return found
 
 
 def git_revision() -> str | None:
