@@ -639,13 +639,6 @@ async def feed_partitions(worker: Worker, platform: Platform) -> set[int]:
             if line.startswith("odds_consumer_lag_records{") and marker in line}
 
 
-async def ready(worker: Worker) -> bool:
-    try:
-        return await worker.status("/ready") == 200
-    except (aiohttp.ClientError, TimeoutError):
-        return False
-
-
 async def group_offsets(bootstrap: str, group: str) -> dict[tuple[str, int], int]:
     """Committed offsets of a consumer group, by (topic, partition)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)

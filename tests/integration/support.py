@@ -170,6 +170,13 @@ class Worker:
                 await asyncio.sleep(0.5)
         raise RuntimeError(f"worker did not serve within {seconds}s:\n{self.log_tail()}")
 
+    async def ready(self) -> bool:
+        """``/ready`` answers 200 (a worker not answering yet is not ready)."""
+        try:
+            return await self.status("/ready") == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False
+
     async def status(self, path: str) -> int:
         async with aiohttp.ClientSession() as http, http.get(f"{self.url}{path}") as resp:
             return resp.status
@@ -285,6 +292,12 @@ async def committed_offsets(group: str, topic: str, *,
         return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
     finally:
         await admin.close()
+
+
+async def consumed(group: str, topic: str, ends: dict[int, int]) -> bool:
+    """Whether ``group`` has committed every partition of ``topic`` up to ``ends``."""
+    committed = await committed_offsets(group, topic)
+    return all(committed.get(p, -1) >= end for p, end in ends.items() if end)
 
 
 async def mysql_rows(config: MySQLConfig, sql: str) -> list[tuple[Any, ...]]:

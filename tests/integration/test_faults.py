@@ -40,7 +40,6 @@ from tests.integration.faults_support import (
     group_offsets,
     http_served,
     read_records,
-    ready,
     reference,
     until,
 )
@@ -111,7 +110,7 @@ async def test_worker_killed_mid_replay_recovers_exactly(shared: FaultPlatform, 
     worker = platform.spawn_worker(0)
     await worker.wait_serving()
     timings["restart_to_serving"] = time.monotonic() - restarted
-    await until(lambda: ready(worker), 120, "the restarted worker to be ready")
+    await until(worker.ready, 120, "the restarted worker to be ready")
     timings["restart_to_ready"] = time.monotonic() - restarted
     await until(lambda: _caught_up(worker, platform), 300, "the feed to be read to its end")
     timings["restart_to_caught_up"] = time.monotonic() - restarted
@@ -166,7 +165,7 @@ async def test_worker_dying_between_ack_and_commit_leaves_no_torn_batch(
 
     restarted = time.monotonic()
     worker = await platform.start_worker(0)
-    await until(lambda: ready(worker), 120, "the restarted worker to be ready")
+    await until(worker.ready, 120, "the restarted worker to be ready")
     timings["restart_to_ready"] = time.monotonic() - restarted
     await until(lambda: _caught_up(worker, platform), 240, "the feed to be read to its end")
     timings["restart_to_caught_up"] = time.monotonic() - restarted
@@ -205,7 +204,7 @@ async def test_stalled_agent_turns_liveness_red(tmp_path: Path, timings: Timings
     await platform.create()
     try:
         worker = await platform.start_worker(0)
-        await until(lambda: ready(worker), 90, "the worker to be ready")
+        await until(worker.ready, 90, "the worker to be ready")
         records = FeedSpec(events=20, seed=75, count=3000).records()
         feed = platform.topic("feed.v1")
         # Idle and unprobed for longer than the window: only probes see idleness, and
@@ -353,7 +352,7 @@ async def test_mariadb_outage_holds_offsets_and_catches_up(tmp_path: Path,
         records = await asyncio.to_thread(spec.records)
         expected_task = asyncio.create_task(reference(spec, platform.partitions, tmp_path))
         worker = await platform.start_worker(0)
-        await until(lambda: ready(worker), 90, "the worker to be ready")
+        await until(worker.ready, 90, "the worker to be ready")
         feeder = Feeder(platform, records, per_second=900)
         feeder.start()
 
@@ -407,7 +406,7 @@ async def test_mariadb_outage_holds_offsets_and_catches_up(tmp_path: Path,
         timings["outage_seconds"] = restarted - stopped
         assert snapshot is not None and sigterm_done
 
-        await until(lambda: ready(worker), 60, "the worker to be ready after the outage")
+        await until(worker.ready, 60, "the worker to be ready after the outage")
         timings["outage_end_to_ready"] = time.monotonic() - restarted
         await feeder.wait()
         expected = await expected_task
@@ -473,7 +472,7 @@ async def test_kafka_outage_worker_recovers(tmp_path: Path, timings: Timings) ->
         expected_task = asyncio.create_task(reference(spec, platform.partitions, tmp_path))
         supervisor = Supervisor(platform, 0)
         await supervisor.worker.wait_serving()
-        await until(lambda: ready(supervisor.worker), 90, "the worker to be ready")
+        await until(supervisor.worker.ready, 90, "the worker to be ready")
         # A backlog, so that the broker goes away while the worker is busy with it.
         feeder = Feeder(platform, records, per_second=20_000, chunk=1000)
         feeder.start(upto=14_000)
@@ -496,7 +495,7 @@ async def test_kafka_outage_worker_recovers(tmp_path: Path, timings: Timings) ->
         timings["ready_during_outage"] = sorted({s for _t, p, s in seen if p == "/ready"})
 
         async def worker_ready() -> bool:
-            return await ready(supervisor.worker)
+            return await supervisor.worker.ready()
 
         await until(worker_ready, 120, "the worker to be ready after the outage")
         timings["outage_end_to_ready"] = time.monotonic() - restarted
@@ -574,7 +573,7 @@ async def test_survivor_takes_over_and_rebalances_back(shared: FaultPlatform, tm
                     interval=0.25)
         timings["kill_to_survivor_serves_all"] = time.monotonic() - killed
         timings["partitions_taken_over"] = len(taken)
-        await until(lambda: ready(first), 60, "the survivor to be ready")
+        await until(first.ready, 60, "the survivor to be ready")
         timings["kill_to_survivor_ready"] = time.monotonic() - killed
 
         restarted = time.monotonic()
@@ -605,7 +604,7 @@ async def test_survivor_takes_over_and_rebalances_back(shared: FaultPlatform, tm
 
 
 async def _all_ready(workers: list[Worker]) -> bool:
-    return all([await ready(w) for w in workers])
+    return all([await w.ready() for w in workers])
 
 
 async def _sent_at_least(feeder: Feeder, count: int) -> bool:

@@ -13,7 +13,7 @@ from models.market import Snapshot
 from models.memory import MemoryState, replay
 from tests.integration.support import (
     Platform,
-    committed_offsets,
+    consumed,
     end_offsets,
     eventually,
     mysql_rows,
@@ -96,13 +96,8 @@ async def test_odds_flow_to_http_topic_and_mysql_idempotently(platform: Platform
     markets_end = await end_offsets(platform.topic("markets.v1"))
     await produce(platform.topic("feed.v1"), records)
     feed_end = await end_offsets(platform.topic("feed.v1"))
-    group = f"odds-{platform.name}"
-
-    async def replay_consumed() -> bool:
-        committed = await committed_offsets(group, platform.topic("feed.v1"))
-        return all(committed.get(p, -1) >= end for p, end in feed_end.items() if end)
-
-    await eventually(replay_consumed, 60, "the worker to consume the replayed input")
+    await eventually(lambda: consumed(f"odds-{platform.name}", platform.topic("feed.v1"),
+                                      feed_end), 60, "the worker to consume the replayed input")
     assert await end_offsets(platform.topic("markets.v1")) == markets_end
     assert await read_mysql(platform) == expected_rows
     assert await http_matches()

@@ -17,7 +17,7 @@ from feeds.generator import OddsGenerator
 from models.memory import MemoryState, replay
 from tests.integration.support import (
     Platform,
-    committed_offsets,
+    consumed,
     end_offsets,
     eventually,
     produce,
@@ -55,11 +55,8 @@ async def test_empty_data_dir_is_restored_in_bulk(platform: Platform) -> None:
 
     worker = await platform.start_worker(0)
 
-    async def consumed() -> bool:
-        done = await committed_offsets(f"odds-{platform.name}", feed)
-        return all(done.get(p, 0) >= end for p, end in ends.items())
-
-    await eventually(consumed, 120, "the worker to consume the feed")
+    await eventually(lambda: consumed(f"odds-{platform.name}", feed, ends), 120,
+                     "the worker to consume the feed")
     stop_process(worker.proc)
     datadir = platform.tmp / "data0"
     assert read_table(datadir, "markets", platform.partitions) == reference.markets
@@ -80,13 +77,9 @@ async def test_empty_data_dir_is_restored_in_bulk(platform: Platform) -> None:
     offsets, _partitions, left = (int(g) for g in found.groups())
     assert left == 0
     assert offsets >= len(reference.markets) + len(reference.events)
-    await eventually(lambda: _ready(worker), 60,
-                     "the restored worker to be ready")
+    await eventually(worker.ready, 60, "the restored worker to be ready")
     stop_process(worker.proc)
     assert read_table(datadir, "markets", platform.partitions) == reference.markets
     events = read_table(datadir, "events", platform.partitions)
     assert events == reference.events
 
-
-async def _ready(worker: Any) -> bool:
-    return bool(await worker.status("/ready") == 200)

@@ -54,8 +54,8 @@ async def start_two(platform: Platform) -> tuple[Worker, Worker]:
         return bool(ours) and bool(theirs) and not ours & theirs and len(ours | theirs) == 8
 
     await eventually(split, 90, "both workers to own feed partitions")
-    await eventually(lambda: _ready(first), 90, "the first worker to be ready")
-    await eventually(lambda: _ready(second), 90, "the second worker to be ready")
+    await eventually(first.ready, 90, "the first worker to be ready")
+    await eventually(second.ready, 90, "the second worker to be ready")
     return first, second
 
 
@@ -177,7 +177,7 @@ async def test_stream_filters_by_event_and_resets_when_too_old(platform: Platfor
         assert frames and {orjson.loads(f.data)["event_id"] for f in frames} == {wanted}
         # A worker started after these records cannot replay them: it says so.
         late = await platform.start_worker(1)
-        await eventually(lambda: _ready(late), 90, "the late worker to be ready")
+        await eventually(late.ready, 90, "the late worker to be ready")
         zeros = ".".join("0" for _ in range(2 * platform.partitions))
         for stale in (zeros, "1.2.3"):
             response, stream = await open_stream(http, late, stale)
@@ -187,8 +187,6 @@ async def test_stream_filters_by_event_and_resets_when_too_old(platform: Platfor
             assert first.id is not None and len(first.id.split(".")) == 2 * platform.partitions
 
 
-async def _ready(worker: Worker) -> bool:
-    return await worker.status("/ready") == 200
 
 
 async def _listed(worker: Worker, count: int) -> bool:
