@@ -45,12 +45,11 @@ class BulkRecovery(Recovery):
             log.exception("bulk restore failed; Faust's recovery restores from offsets %s",
                           {str(tp): destination[tp] for tp in targets})
             return
-        left = {tp: t.last - applied.get(tp, t.start - 1) for tp, t in targets.items()}
+        done = sum(applied.get(tp, t.start - 1) - t.start + 1 for tp, t in targets.items())
+        left = sum(t.last - t.start + 1 for t in targets.values()) - done
         # Offsets, not records: a transactional changelog also holds commit markers.
         log.info("bulk restore: %d offsets of %d changelog partitions in %.1fs (%d left "
-                 "for Faust's recovery)", sum(t.last - t.start + 1 for t in targets.values())
-                 - sum(left.values()), len(targets), time.monotonic() - started,
-                 sum(left.values()))
+                 "for Faust's recovery)", done, len(targets), time.monotonic() - started, left)
 
     def _targets(self, tps: set[TP], destination: Any) -> dict[TP, Target]:
         targets = {}
@@ -59,7 +58,7 @@ class BulkRecovery(Recovery):
             store: Any = getattr(table, "data", None)
             db_for_partition = getattr(store, "_db_for_partition", None)
             highwater = self.active_highwaters.get(tp)
-            start = (destination.get(tp) if destination.get(tp) is not None else -1) + 1
+            start = destination[tp] + 1  # super() set every one: -1 when nothing is stored
             if db_for_partition is None or highwater is None or highwater < start:
                 continue
             targets[tp] = Target(start, highwater, db_for_partition(tp.partition),
