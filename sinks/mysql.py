@@ -17,6 +17,7 @@ from app import metrics
 from config import MySQLConfig
 from models.market import Snapshot
 from sinks.schema import apply_migrations
+from sinks.sql_values import Statement, statements
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +31,16 @@ def _guarded(columns: tuple[str, ...]) -> str:
     return ",\n    ".join([*updates, "version = GREATEST(version, VALUES(version))"])
 
 
-def _upsert(table: str, keys: tuple[str, ...], columns: tuple[str, ...]) -> str:
+# Table and column names below are this module's constants; values are always escaped.
+def _upsert(table: str, keys: tuple[str, ...], columns: tuple[str, ...]) -> Statement:
     names = (*keys, *columns, "version")
-    return (f"INSERT INTO {table} ({', '.join(names)})\n"
-            f"VALUES ({', '.join(['%s'] * len(names))})\n"
-            f"ON DUPLICATE KEY UPDATE\n    {_guarded(columns)}")
+    return Statement(f"INSERT INTO {table} ({', '.join(names)}) VALUES ",  # noqa: S608
+                  f"\nON DUPLICATE KEY UPDATE\n    {_guarded(columns)}", len(names))
+
+
+def _insert_ignore(table: str, names: tuple[str, ...]) -> Statement:
+    return Statement(f"INSERT IGNORE INTO {table} ({', '.join(names)}) VALUES ",  # noqa: S608
+                     "", len(names))
 
 
 MARKET_KEY = ("event_id", "market_id", "specifiers")
@@ -45,24 +51,18 @@ UPSERT_OUTCOMES = _upsert("outcomes", (*MARKET_KEY, "outcome_id"), (
 UPSERT_EVENTS = _upsert("events", ("event_id",), (
     "status", "match_status", "home_score", "away_score", "clock", "start_time", "sport",
     "competition", "home", "away", "updated_ts"))
-INSERT_SETTLEMENTS = """
-INSERT IGNORE INTO settlements (event_id, market_id, specifiers, version, type, status,
-                                certainty, ts, detail)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
-"""
-INSERT_HISTORY = """
-INSERT IGNORE INTO odds_history (event_id, market_id, specifiers, outcome_id, version, old_odds,
-                                 new_odds, ts)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
-"""
+INSERT_SETTLEMENTS = _insert_ignore("settlements", (
+    *MARKET_KEY, "version", "type", "status", "certainty", "ts", "detail"))
+INSERT_HISTORY = _insert_ignore("odds_history", (
+    *MARKET_KEY, "outcome_id", "version", "old_odds", "new_odds", "ts"))
 
-# Outcomes a newer snapshot no longer carries are removed.
-DELETE_DROPPED_OUTCOMES = """
-DELETE o FROM outcomes o
-JOIN markets m ON o.event_id = m.event_id AND o.market_id = m.market_id
-              AND o.specifiers = m.specifiers
-WHERE o.version < m.version AND o.event_id IN ({placeholders})
-"""
+# Outcomes a newer snapshot no longer carries are removed, looked up by the written
+# markets' keys (a range on the primary key; by event id it read every outcome of the event).
+DELETE_DROPPED_OUTCOMES = Statement(
+    "DELETE o FROM outcomes o\n"
+    "JOIN markets m ON o.event_id = m.event_id AND o.market_id = m.market_id\n"
+    "              AND o.specifiers = m.specifiers\n"
+    "WHERE o.version < m.version AND (o.event_id, o.market_id, o.specifiers) IN (", ")", 3)
 
 
 class SinkUnavailable(RuntimeError):
@@ -222,7 +222,7 @@ class MySQLSink:
     async def write(self, batch: SinkBatch) -> int:
         """Write one batch in one transaction; return the number of rows sent."""
         markets = latest(batch.markets, _market_key)
-        statements: list[tuple[str, str, list[tuple[Any, ...]]]] = [
+        tables: list[tuple[str, Statement, list[tuple[Any, ...]]]] = [
             ("markets", UPSERT_MARKETS, market_rows(markets)),
             ("outcomes", UPSERT_OUTCOMES, outcome_rows(markets)),
             ("events", UPSERT_EVENTS,
@@ -230,29 +230,29 @@ class MySQLSink:
             ("settlements", INSERT_SETTLEMENTS, settlement_rows(batch.settlements)),
             ("odds_history", INSERT_HISTORY, history_rows(batch.odds_changes)),
         ]
-        statements = [s for s in statements if s[2]]
-        if not statements:
+        tables = [t for t in tables if t[2]]
+        if not tables:
             return 0
         started = time.perf_counter()
         pool = await self._connect()
-        event_ids = sorted({s["event_id"] for s in markets})
+        writes = [(statement, rows) for _table, statement, rows in tables]
+        if markets:
+            writes.append((DELETE_DROPPED_OUTCOMES, [_market_key(s) for s in markets]))
         async with pool.acquire() as conn:
             try:
                 async with conn.cursor() as cur:
-                    for _table, sql, rows in statements:
-                        await cur.executemany(sql, rows)
-                    if event_ids:
-                        marks = ", ".join(["%s"] * len(event_ids))
-                        await cur.execute(DELETE_DROPPED_OUTCOMES.format(placeholders=marks),
-                                          event_ids)
+                    for statement, rows in writes:
+                        for sql in statements(statement, rows, conn.escape_string,
+                                              conn.encoding):
+                            await cur.execute(sql)
                 await conn.commit()
             except BaseException:
                 await _rollback_quietly(conn)
                 raise
-        for table, _sql, rows in statements:
+        for table, _statement, rows in tables:
             metrics.SINK_ROWS.labels(table).inc(len(rows))
         metrics.SINK_BATCH_SECONDS.observe(time.perf_counter() - started)
-        return sum(len(rows) for _t, _s, rows in statements)
+        return sum(len(rows) for _t, _i, rows in tables)
 
     async def write_with_retry(self, batch: SinkBatch,
                                stopping: Callable[[], bool] = _never) -> int:

@@ -1,0 +1,100 @@
+"""The MySQL sink's writes against the real MariaDB: version guards, dropped outcomes,
+awkward strings and batches longer than one statement."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiomysql
+import pytest
+from pymysql.converters import escape_string
+
+from config.settings import MySQLConfig
+from models.market import Snapshot
+from sinks.mysql import INSERT_HISTORY, MySQLSink, SinkBatch, history_rows
+from sinks.sql_values import statements
+from tests.integration.support import BASE_DSN
+
+pytestmark = pytest.mark.timeout(60)
+
+EVENT = "sr:match:1"
+AWKWARD = "total=2.5|player=O'Neil \\ \"Zé\"\n"
+AWKWARD_ASCII = "O'Neil \\ \"x\"\n\0"
+
+
+@pytest.fixture
+async def sink() -> AsyncIterator[MySQLSink]:
+    base = MySQLConfig.from_dsn(BASE_DSN)
+    database = f"sink_{uuid.uuid4().hex[:10]}"
+    server = await aiomysql.connect(host=base.host, port=base.port, user=base.user,
+                                    password=base.password, autocommit=True)
+    async with server.cursor() as cur:
+        await cur.execute(f"CREATE DATABASE `{database}`")
+    written = MySQLSink(MySQLConfig.from_dsn(
+        f"mysql://{base.user}:{base.password}@{base.host}:{base.port}/{database}"))
+    try:
+        yield written
+    finally:
+        await written.close()
+        async with server.cursor() as cur:
+            await cur.execute(f"DROP DATABASE `{database}`")
+        server.close()
+
+
+async def rows(sink: MySQLSink, sql: str) -> list[tuple[Any, ...]]:
+    pool = await sink._connect()
+    async with pool.acquire() as conn, conn.cursor() as cur:
+        await cur.execute(sql)
+        result = list(await cur.fetchall())
+        await conn.commit()  # end the snapshot, so the next read sees later writes
+        return result
+
+
+def market(version: int, odds: dict[str, float], market_id: str = "18",
+           specifiers: str = "total=2.5") -> Snapshot:
+    """A published market snapshot, as ``markets.v1`` carries it."""
+    return {"event_id": EVENT, "market_id": market_id, "specifiers": specifiers,
+            "status": "active", "producer": 1, "margin": 0.05, "settlement": None,
+            "cancel": None, "updated_ts": 1000 + version, "version": version,
+            "outcomes": [{"id": o, "odds": price, "active": True, "probability": None}
+                         for o, price in odds.items()]}
+
+
+async def outcomes(sink: MySQLSink) -> set[tuple[Any, ...]]:
+    return set(await rows(sink, "SELECT market_id, outcome_id, odds, version FROM outcomes"))
+
+
+async def test_outcomes_a_newer_version_drops_are_deleted_and_old_versions_change_nothing(
+        sink: MySQLSink) -> None:
+    await sink.write(SinkBatch(markets=[market(1, {"1": 2.0, "2": 3.0, "3": 4.0}),
+                                        market(1, {"1": 1.5, "2": 2.5}, market_id="1")]))
+    await sink.write(SinkBatch(markets=[market(2, {"1": 2.1, "2": 3.1})]))
+    expected = {("18", "1", 2.1, 2), ("18", "2", 3.1, 2),
+                ("1", "1", 1.5, 1), ("1", "2", 2.5, 1)}  # the other market keeps its own
+    assert await outcomes(sink) == expected
+    # Redelivered older versions (at-least-once) neither bring outcome 3 back nor reprice.
+    await sink.write(SinkBatch(markets=[market(1, {"1": 2.0, "2": 3.0, "3": 4.0})]))
+    assert await outcomes(sink) == expected
+    assert await rows(sink, "SELECT market_id, version FROM markets ORDER BY market_id") == [
+        ("1", 1), ("18", 2)]
+
+
+async def test_awkward_strings_round_trip(sink: MySQLSink) -> None:
+    await sink.write(SinkBatch(markets=[market(1, {AWKWARD_ASCII: 2.0}, specifiers=AWKWARD)]))
+    assert await rows(sink, "SELECT specifiers, outcome_id FROM outcomes") == [
+        (AWKWARD, AWKWARD_ASCII)]
+
+
+async def test_a_batch_longer_than_one_statement_is_written_whole(sink: MySQLSink) -> None:
+    history = [{"event_id": EVENT, "market_id": str(m), "specifiers": AWKWARD,
+                "version": 1, "ts": 5, "changes": [
+                    {"kind": "price", "outcome_id": str(o), "old": None, "new": 1.5 + o}
+                    for o in range(10)]} for m in range(2_000)]
+    sent = list(statements(INSERT_HISTORY, history_rows(history), escape_string))
+    assert len(sent) >= 2
+    written = await sink.write(SinkBatch(odds_changes=history))
+    assert written == 20_000
+    assert await rows(sink, "SELECT COUNT(*), SUM(new_odds) FROM odds_history") == [
+        (20_000, 2_000 * sum(1.5 + o for o in range(10)))]
