@@ -7,6 +7,7 @@ import asyncio
 from app.kafka_security import faust_credentials
 from app.lean import LeanApp
 from app.recovery import BulkTableManager
+from app.take import LeanStream
 from config import get_settings
 
 settings = get_settings()
@@ -48,6 +49,7 @@ app = LeanApp(
                  "app.cmd_sink"],
     origin="app",
     TableManager=BulkTableManager,
+    Stream=LeanStream,
 )
 
 
