@@ -36,12 +36,12 @@ class LeanStream(faust.Stream):  # type: ignore[type-arg]  # faust's Stream is g
             if await self.wait_for_stopped(added,  # type: ignore[arg-type]  # has .wait()
                                            timeout=IDLE_CHECK_SECONDS):
                 return
-        queued = cast(ChannelT[Any], self.channel).queue.empty
+        drained = cast(ChannelT[Any], self.channel).queue.empty
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         # Each pass lets the stream move queued records into the buffer (nothing signals
         # "queue drained", and the records are already here: no timer is wanted).
-        while not full.is_set() and not queued() and loop.time() < deadline:  # noqa: ASYNC110
+        while not full.is_set() and not drained() and loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0)
 
     @_tracks_buffer_agen

@@ -35,7 +35,7 @@ def _guarded(columns: tuple[str, ...]) -> str:
 def _upsert(table: str, keys: tuple[str, ...], columns: tuple[str, ...]) -> Statement:
     names = (*keys, *columns, "version")
     return Statement(f"INSERT INTO {table} ({', '.join(names)}) VALUES ",  # noqa: S608
-                  f"\nON DUPLICATE KEY UPDATE\n    {_guarded(columns)}", len(names))
+                     f"\nON DUPLICATE KEY UPDATE\n    {_guarded(columns)}", len(names))
 
 
 def _insert_ignore(table: str, names: tuple[str, ...]) -> Statement:
@@ -252,7 +252,7 @@ class MySQLSink:
         for table, _statement, rows in tables:
             metrics.SINK_ROWS.labels(table).inc(len(rows))
         metrics.SINK_BATCH_SECONDS.observe(time.perf_counter() - started)
-        return sum(len(rows) for _t, _i, rows in tables)
+        return sum(len(rows) for _t, _s, rows in tables)
 
     async def write_with_retry(self, batch: SinkBatch,
                                stopping: Callable[[], bool] = _never) -> int:
