@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -11,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -298,6 +299,25 @@ async def consumed(group: str, topic: str, ends: dict[int, int]) -> bool:
     """Whether ``group`` has committed every partition of ``topic`` up to ``ends``."""
     committed = await committed_offsets(group, topic)
     return all(committed.get(p, -1) >= end for p, end in ends.items() if end)
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(prefix: str) -> AsyncIterator[MySQLConfig]:
+    """A new, empty database on the test server for one test, dropped afterwards."""
+    base = MySQLConfig.from_dsn(BASE_DSN)
+    database = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    server = await aiomysql.connect(host=base.host, port=base.port, user=base.user,
+                                    password=base.password, autocommit=True)
+    try:
+        async with server.cursor() as cur:
+            await cur.execute(f"CREATE DATABASE `{database}`")
+        try:
+            yield dataclasses.replace(base, database=database)
+        finally:
+            async with server.cursor() as cur:
+                await cur.execute(f"DROP DATABASE `{database}`")
+    finally:
+        server.close()
 
 
 async def mysql_rows(config: MySQLConfig, sql: str) -> list[tuple[Any, ...]]:

@@ -2,37 +2,28 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiomysql
 import pytest
 
-from config.settings import MySQLConfig
 from sinks.schema import apply_migrations, migrations
-from tests.integration.support import BASE_DSN
+from tests.integration.support import scratch_database
 
 pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
 async def conn() -> AsyncIterator[Any]:
-    base = MySQLConfig.from_dsn(BASE_DSN)
-    database = f"migrate_{uuid.uuid4().hex[:10]}"
-    server = await aiomysql.connect(host=base.host, port=base.port, user=base.user,
-                                    password=base.password, autocommit=True)
-    async with server.cursor() as cur:
-        await cur.execute(f"CREATE DATABASE `{database}`")
-    connection = await aiomysql.connect(host=base.host, port=base.port, user=base.user,
-                                        password=base.password, db=database)
-    try:
-        yield connection
-    finally:
-        connection.close()
-        async with server.cursor() as cur:
-            await cur.execute(f"DROP DATABASE `{database}`")
-        server.close()
+    async with scratch_database("migrate") as config:
+        connection = await aiomysql.connect(host=config.host, port=config.port,
+                                            user=config.user, password=config.password,
+                                            db=config.database)
+        try:
+            yield connection
+        finally:
+            connection.close()
 
 
 async def columns(conn: Any, table: str) -> set[str]:

@@ -3,19 +3,16 @@ awkward strings and batches longer than one statement."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiomysql
 import pytest
 from pymysql.converters import escape_string
 
-from config.settings import MySQLConfig
 from models.market import Snapshot
 from sinks.mysql import INSERT_HISTORY, MySQLSink, SinkBatch, history_rows
 from sinks.sql_values import statements
-from tests.integration.support import BASE_DSN
+from tests.integration.support import scratch_database
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -26,21 +23,12 @@ AWKWARD_ASCII = "O'Neil \\ \"x\"\n\0"
 
 @pytest.fixture
 async def sink() -> AsyncIterator[MySQLSink]:
-    base = MySQLConfig.from_dsn(BASE_DSN)
-    database = f"sink_{uuid.uuid4().hex[:10]}"
-    server = await aiomysql.connect(host=base.host, port=base.port, user=base.user,
-                                    password=base.password, autocommit=True)
-    async with server.cursor() as cur:
-        await cur.execute(f"CREATE DATABASE `{database}`")
-    written = MySQLSink(MySQLConfig.from_dsn(
-        f"mysql://{base.user}:{base.password}@{base.host}:{base.port}/{database}"))
-    try:
-        yield written
-    finally:
-        await written.close()
-        async with server.cursor() as cur:
-            await cur.execute(f"DROP DATABASE `{database}`")
-        server.close()
+    async with scratch_database("sink") as config:
+        written = MySQLSink(config)
+        try:
+            yield written
+        finally:
+            await written.close()
 
 
 async def rows(sink: MySQLSink, sql: str) -> list[tuple[Any, ...]]:
