@@ -12,7 +12,7 @@ from pymysql.converters import escape_string
 from models.market import Snapshot
 from sinks.mysql import INSERT_HISTORY, MySQLSink, SinkBatch, history_rows
 from sinks.sql_values import statements
-from tests.integration.support import scratch_database
+from tests.integration.support import mysql_rows, scratch_database
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -32,12 +32,8 @@ async def sink() -> AsyncIterator[MySQLSink]:
 
 
 async def rows(sink: MySQLSink, sql: str) -> list[tuple[Any, ...]]:
-    pool = await sink._connect()
-    async with pool.acquire() as conn, conn.cursor() as cur:
-        await cur.execute(sql)
-        result = list(await cur.fetchall())
-        await conn.commit()  # end the snapshot, so the next read sees later writes
-        return result
+    """Read the sink's database on a connection of its own."""
+    return await mysql_rows(sink.config, sql)
 
 
 def market(version: int, odds: dict[str, float], market_id: str = "18",
