@@ -60,6 +60,9 @@ class TableReader:
     def producer(self, source: Event, key: str) -> Snapshot | None:
         return self.io.get(state.producers, source.message.partition, source, key)
 
+    def digests(self, source: Event, key: str) -> Snapshot | None:
+        return self.io.get(state.digests, source.message.partition, source, key)
+
     def partition(self, source: Event) -> int:
         return source.message.partition
 
@@ -216,7 +219,7 @@ def publish(plan: BatchPlan[Event], outbox: Outbox) -> None:
         for partition in range(settings.topic_partitions):
             outbox.send(topics.feed, producer_key(status["producer"]), status, partition)
     for table, changes in ((state.markets, plan.markets), (state.events, plan.events),
-                           (state.producers, plan.producers)):
+                           (state.producers, plan.producers), (state.digests, plan.digests)):
         for key, pending in changes.items():
             TABLE_IO.stage(table, pending.source, key, pending.state, outbox.sender)
 

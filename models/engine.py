@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+from models import digests as dg
 from models import event as ev
 from models import market as mk
 from models import producer as pr
@@ -26,6 +26,8 @@ class StateReader(Protocol[ReaderSource]):
     def event(self, source: ReaderSource, event_id: str) -> Snapshot | None: ...
 
     def producer(self, source: ReaderSource, key: str) -> Snapshot | None: ...
+
+    def digests(self, source: ReaderSource, key: str) -> Snapshot | None: ...
 
     def partition(self, source: ReaderSource) -> int: ...
 
@@ -57,6 +59,8 @@ class BatchPlan(Generic[Source]):
     markets: dict[str, Pending[Source]] = field(default_factory=dict)
     events: dict[str, Pending[Source]] = field(default_factory=dict)
     producers: dict[str, Pending[Source]] = field(default_factory=dict)
+    #: Scope (event id or producer key) -> ``{"recent": digests}`` (``models.digests``).
+    digests: dict[str, Pending[Source]] = field(default_factory=dict)
     odds_changes: list[Record[Source]] = field(default_factory=list)
     settlements: list[Record[Source]] = field(default_factory=list)
     recovery_requests: list[Record[Source]] = field(default_factory=list)
@@ -111,9 +115,11 @@ class Planner(Generic[Source]):
     # -- writing into the batch ------------------------------------------------------------
 
     def _put_event(self, source: Source, state: Snapshot, changed: bool) -> None:
-        held = self.plan.events.get(state["event_id"])
+        event_id = state["event_id"]
+        held = self.plan.events.get(event_id)
         publish = changed or (held is not None and held.publish)
-        self.plan.events[state["event_id"]] = Pending(source, state, publish)
+        self.plan.events[event_id] = Pending(source, self._shed_legacy(source, event_id, state),
+                                             publish)
 
     def _apply_market(self, source: Source, key: str, message: dict[str, Any],
                       applied: Applied) -> None:
@@ -160,33 +166,41 @@ class Planner(Generic[Source]):
             return
         self.plan.messages[(message["type"], message["producer"])] += 1
         # Identifies an exact repeat of a message applied before at the same ts.
-        self.digest = hashlib.blake2b(value or b"", digest_size=8).hexdigest()
+        self.digest = dg.digest(value or b"")
         if message["type"] in INTERNAL_TYPES:
             HANDLERS[message["type"]](self, source, message)
             return
         # Exact repeats are remembered per event (per producer for producer messages): a
         # repeat must change nothing, even in markets created after the original was applied.
-        if message["type"] in PRODUCER_TYPES:
-            scope, put = self._home(source, message["producer"]), self._put_home
-        else:
-            scope, put = self._event(source, message["event_id"]), self._put_recent
-        if self.digest in scope["recent"]:
+        of_producer = message["type"] in PRODUCER_TYPES
+        scope = pr.producer_key(message["producer"]) if of_producer else message["event_id"]
+        recent = self._recent(source, scope, of_producer)
+        if dg.seen(recent, self.digest):
             self.plan.verdicts[mk.Verdict.DUPLICATE.value] += 1
             return
         HANDLERS[message["type"]](self, source, message)
-        put(source, message)
+        self.plan.digests[scope] = Pending(source, {"recent": dg.remember(recent, self.digest)},
+                                           False)
 
-    def _put_recent(self, source: Source, message: dict[str, Any]) -> None:
-        event = self._event(source, message["event_id"])
-        held = self.plan.events.get(message["event_id"])
-        self._put_event(source, {**event, "recent": mk.remember(event["recent"], self.digest)},
-                        held is not None and held.publish)
+    def _recent(self, source: Source, scope: str, of_producer: bool) -> str:
+        pending = self.plan.digests.get(scope)
+        if pending is not None:
+            return str(pending.state["recent"])
+        stored = self.reader.digests(source, scope)
+        recent = dg.EMPTY if stored is None else str(stored["recent"])
+        held = self._producer(source, scope) if of_producer else self._event(source, scope)
+        return dg.merge(recent, held["recent"]) if held and held.get("recent") else recent
 
-    def _put_home(self, source: Source, message: dict[str, Any]) -> None:
-        home = self._home(source, message["producer"])
-        key = pr.producer_key(message["producer"])
-        self.plan.producers[key] = Pending(
-            source, {**home, "recent": mk.remember(home["recent"], self.digest)}, False)
+    def _shed_legacy(self, source: Source, scope: str, state: Snapshot) -> Snapshot:
+        """Move digests an older release kept in ``state`` to the digests table."""
+        if not state.get("recent"):
+            return state
+        pending = self.plan.digests.get(scope)
+        stored = pending.state if pending is not None else self.reader.digests(source, scope)
+        recent = dg.EMPTY if stored is None else str(stored["recent"])
+        self.plan.digests[scope] = Pending(source, {"recent": dg.merge(recent, state["recent"])},
+                                           False)
+        return {**state, "recent": []}
 
     def _odds_change(self, source: Source, message: dict[str, Any]) -> None:
         event_id, ts, producer = message["event_id"], message["ts"], message["producer"]
@@ -256,8 +270,9 @@ class Planner(Generic[Source]):
         return self._producer(source, pr.producer_key(producer)) or pr.new_producer(producer)
 
     def _health(self, source: Source, health: pr.Health, stamp: dict[str, Any]) -> None:
-        state = {**health.state, **stamp}
-        self.plan.producers[pr.producer_key(state["producer"])] = Pending(source, state, False)
+        key = pr.producer_key(health.state["producer"])
+        state = self._shed_legacy(source, key, {**health.state, **stamp})
+        self.plan.producers[key] = Pending(source, state, False)
         if health.recovery_request is not None:
             self.plan.recovery_requests.append(Record(
                 source, str(state["producer"]), health.recovery_request))

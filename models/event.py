@@ -7,11 +7,16 @@ from typing import Any
 from models.market import Snapshot
 
 FIXTURE_FIELDS = ("start_time", "sport", "competition", "home", "away")
+# ``recent``: empty; releases before ``models.digests`` kept the event's digests there.
 _BOOKKEEPING = frozenset({"version", "updated_ts", "ts", "recent", "market_status"})
 
 
 def new_event(event_id: str) -> Snapshot:
-    """Return the state of an event before any message about it."""
+    """Return the state of an event before any message about it.
+
+    ``recent`` stays, empty, so that the previous release can read the value (a rollback);
+    the digests themselves are in their own table (``models.digests``).
+    """
     return {"event_id": event_id, "fixture": {}, "sport_event_status": None,
             "market_status": {}, "market_counts": {}, "version": 0,
             "updated_ts": 0, "ts": 0, "recent": []}

@@ -55,8 +55,6 @@ class Applied:
 STALE = Applied(Verdict.STALE)
 DUPLICATE = Applied(Verdict.DUPLICATE)
 IGNORED = Applied(Verdict.IGNORED)
-#: How many recent message digests an event or producer remembers to spot exact repeats.
-RECENT_DIGESTS = 64
 
 
 def admit(current: Snapshot | None, ts: int) -> Applied | None:
@@ -64,11 +62,6 @@ def admit(current: Snapshot | None, ts: int) -> Applied | None:
     if current is not None and ts < current["ts"]:
         return STALE
     return None
-
-
-def remember(recent: list[str], digest: str) -> list[str]:
-    """Return ``recent`` with ``digest`` appended, bounded to ``RECENT_DIGESTS``."""
-    return [*recent, digest][-RECENT_DIGESTS:]
 
 
 # What a change is made of. Every other field is derived or bookkeeping (a unit test

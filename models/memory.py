@@ -26,6 +26,7 @@ class MemoryState:
         self.market_partition: dict[str, int] = {}
         self.events: dict[str, Snapshot] = {}
         self.producers: dict[str, Snapshot] = {}
+        self.recent: dict[str, Snapshot] = {}
 
     def market(self, source: int, key: str) -> Snapshot | None:
         return self.markets.get(key)
@@ -35,6 +36,9 @@ class MemoryState:
 
     def producer(self, source: int, key: str) -> Snapshot | None:
         return self.producers.get(key)
+
+    def digests(self, source: int, key: str) -> Snapshot | None:
+        return self.recent.get(key)
 
     def partition(self, source: int) -> int:
         return source
@@ -49,6 +53,7 @@ class MemoryState:
             self.market_partition[key] = pending.source
         self.events.update({k: p.state for k, p in plan.events.items()})
         self.producers.update({k: p.state for k, p in plan.producers.items()})
+        self.recent.update({k: p.state for k, p in plan.digests.items()})
 
 
 def replay(

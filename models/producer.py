@@ -30,7 +30,8 @@ class Health:
 
 
 def new_producer(producer: int) -> Snapshot:
-    """Return the home state of a producer seen for the first time."""
+    """Return the home state of a producer seen for the first time (``recent``: see
+    ``models.event.new_event``)."""
     return {"producer": producer, "down": False, "reason": None, "last_alive_ts": None,
             "last_alive_seen": None, "request_id": 0, "alive_ok": False,
             "snapshot_ok": False, "generation": 0, "ts": 0, "recent": [], "silence_ts": 0}

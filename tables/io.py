@@ -65,8 +65,8 @@ class DecodedCache:
 
 #: Entries per table. Bench workload (medians, tracemalloc): an event is 3.2 KB of JSON and
 #: 12.7 KB decoded, read by every message about it; a market 0.7 KB and 3.1 KB. Full caches
-#: hold ~100 MB.
-CACHE_CAPACITY = {"events": 4096, "markets": 16384, "producers": 1024}
+#: hold ~100 MB. Digests are ~1.1 KB of JSON, one string.
+CACHE_CAPACITY = {"events": 4096, "markets": 16384, "producers": 1024, "digests": 8192}
 
 
 class RocksTableIO:

@@ -42,12 +42,14 @@ markets = _table("markets", "Latest state of each market, by market key.")
 events = _table("events", "Latest state of each event, by event id.")
 #: ``producer:{id}`` -> home health state; ``producer:{id}@{partition}`` -> that partition's view.
 producers = _table("producers", "Producer health, at home and per partition.")
+#: event id or ``producer:{id}`` -> ``{"recent": digests}`` of the messages applied last.
+digests = _table("digests", "Recent message digests per event and producer (repeats).")
 
 #: Betfair market id -> the adapter's cache of that market (``feeds.betfair_cache``); keyed
 #: and partitioned by market id, co-partitioned with ``feed.raw.betfair.markets.v1``.
 betfair_markets = _table("betfair-markets", "Betfair market caches, by market id.")
 
-TABLES = (markets, events, producers, betfair_markets)
+TABLES = (markets, events, producers, digests, betfair_markets)
 BY_NAME = {table.name: table for table in TABLES}
 
 
