@@ -183,23 +183,24 @@ class Planner(Generic[Source]):
                                            False)
 
     def _recent(self, source: Source, scope: str, of_producer: bool) -> str:
-        pending = self.plan.digests.get(scope)
-        if pending is not None:
-            return str(pending.state["recent"])
-        stored = self.reader.digests(source, scope)
-        recent = dg.EMPTY if stored is None else str(stored["recent"])
+        if scope in self.plan.digests:
+            return self._held_recent(source, scope)
+        recent = self._held_recent(source, scope)
         held = self._producer(source, scope) if of_producer else self._event(source, scope)
         return dg.merge(recent, held["recent"]) if held and held.get("recent") else recent
+
+    def _held_recent(self, source: Source, scope: str) -> str:
+        """The scope's digests in this batch, else in the digests table."""
+        pending = self.plan.digests.get(scope)
+        stored = pending.state if pending is not None else self.reader.digests(source, scope)
+        return dg.EMPTY if stored is None else str(stored["recent"])
 
     def _shed_legacy(self, source: Source, scope: str, state: Snapshot) -> Snapshot:
         """Move digests an older release kept in ``state`` to the digests table."""
         if not state.get("recent"):
             return state
-        pending = self.plan.digests.get(scope)
-        stored = pending.state if pending is not None else self.reader.digests(source, scope)
-        recent = dg.EMPTY if stored is None else str(stored["recent"])
-        self.plan.digests[scope] = Pending(source, {"recent": dg.merge(recent, state["recent"])},
-                                           False)
+        recent = dg.merge(self._held_recent(source, scope), state["recent"])
+        self.plan.digests[scope] = Pending(source, {"recent": recent}, False)
         return {**state, "recent": []}
 
     def _odds_change(self, source: Source, message: dict[str, Any]) -> None:

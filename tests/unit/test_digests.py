@@ -1,5 +1,7 @@
 """Recent message digests: bounded, whole-match, and read from values an older release wrote."""
 
+from typing import Any
+
 import orjson
 
 from models import digests as dg
@@ -35,13 +37,18 @@ def test_a_message_that_changes_no_event_field_leaves_the_event_alone() -> None:
                    dg.digest(orjson.dumps(odds_change(2, market("1", 2.1, 2.9)))))
 
 
-def test_digests_held_in_an_old_event_value_still_catch_a_repeat() -> None:
+def _applied_by_the_previous_release(message: dict[str, Any]) -> MemoryState:
+    """State after ``message``, its digest kept in the event value as releases before did."""
     state = MemoryState()
-    first = odds_change(5, market("1", 2.0, 3.0))
-    replay(state, [first], 8)
-    # As the release before digests had their own table wrote the value.
-    state.events[E1] = {**state.events[E1], "recent": [dg.digest(orjson.dumps(first))]}
+    replay(state, [message], 8)
+    state.events[E1] = {**state.events[E1], "recent": [dg.digest(orjson.dumps(message))]}
     state.recent.clear()
+    return state
+
+
+def test_digests_held_in_an_old_event_value_still_catch_a_repeat() -> None:
+    first = odds_change(5, market("1", 2.0, 3.0))
+    state = _applied_by_the_previous_release(first)
     (plan,) = replay(state, [first], 8)
     assert plan.verdicts == {"duplicate": 1} and not plan.markets
     # A new message moves them to the digests table and empties the event's list.
@@ -51,11 +58,8 @@ def test_digests_held_in_an_old_event_value_still_catch_a_repeat() -> None:
 
 
 def test_an_old_value_rewritten_by_an_internal_message_keeps_its_digests() -> None:
-    state = MemoryState()
     first = odds_change(5, market("1", 2.0, 3.0))
-    replay(state, [first], 8)
-    state.events[E1] = {**state.events[E1], "recent": [dg.digest(orjson.dumps(first))]}
-    state.recent.clear()
+    state = _applied_by_the_previous_release(first)
     # Producer 1 goes down: the market is suspended, so the event's counts change.
     status = {"type": "producer_status", "producer": 1, "ts": 10, "down": True,
               "generation": 1, "reason": "test"}
