@@ -243,7 +243,10 @@ async def process(events: Sequence[Event]) -> BatchPlan[Event]:
     # changelogs, whole, and its messages read as repeats.
     outbox = Outbox()
     publish(plan, outbox)
-    TABLE_IO.apply(await outbox.flush())
+    sending = time.perf_counter()
+    offsets = await outbox.flush()
+    metrics.TRANSACTION_SECONDS.observe(time.perf_counter() - sending)
+    TABLE_IO.apply(offsets)
     published_ms = now_ms()
     for pending in plan.markets.values():
         if pending.publish:

@@ -310,6 +310,8 @@ class Bench:
             "first_output_ts": first, "last_output_ts": last,
             "produced_after_start": produced,
             "restores": [log_count(w.log, "Restore complete") for w in procs],
+            # Each worker's own histograms over the whole run (fresh workers: from zero).
+            "worker_time": [worker_latency({}, await w.metrics()) for w in procs],
         }
         log(f"{dep.name}: {total:,} records in {seconds:.1f}s = {rate or 0:,.0f} msg/s "
             f"(steady {result['steady_rate_msgs']}), CPU {cpu}")
@@ -676,6 +678,10 @@ def worker_latency(before: dict[str, float], after: dict[str, float]) -> dict[st
         "batches": int(batches),
         "batch_mean_ms": round(1000 * delta("odds_batch_processing_seconds_sum") / batches, 1)
         if batches else None,
+        # Of which waiting for the batch's transaction (the event loop is free meanwhile).
+        "transaction_mean_ms": round(1000 * delta("odds_transaction_seconds_sum") / batches, 1)
+        if batches else None,
+        "batch_seconds": round(delta("odds_batch_processing_seconds_sum"), 1),
         "ts_to_commit_mean_ms": round(
             1000 * delta("odds_end_to_end_latency_seconds_sum") / published, 1)
         if published else None,
