@@ -244,6 +244,7 @@ async def process(events: Sequence[Event]) -> BatchPlan[Event]:
     outbox = Outbox()
     publish(plan, outbox)
     sending = time.perf_counter()
+    metrics.PLAN_SECONDS.observe(sending - started)
     offsets = await outbox.flush()
     metrics.TRANSACTION_SECONDS.observe(time.perf_counter() - sending)
     TABLE_IO.apply(offsets)

@@ -24,6 +24,11 @@ SINK_ERRORS = Counter("odds_sink_errors_total", "MySQL sink write attempts that 
 TRANSACTION_FAILURES = Counter(
     "odds_transaction_failures_total",
     "Batch transactions that failed and were retried with a new producer, by error.", ["error"])
+PLAN_SECONDS = Histogram(
+    "odds_batch_planning_seconds",
+    "Time to plan one feed batch and stage its outbound records and table values.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
 TRANSACTION_SECONDS = Histogram(
     "odds_transaction_seconds",
     "Time a feed batch waits for its outbound transaction: sends, acknowledgements, commit.",

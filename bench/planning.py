@@ -75,16 +75,27 @@ def encode(plan: BatchPlan[int]) -> int:
     return size
 
 
-def run(messages: int, measure: int, profiler: cProfile.Profile | None = None) -> Totals:
+def run(messages: int, measure: int, profiler: cProfile.Profile | None = None,
+        events: int = 2000) -> tuple[Totals, MemoryState]:
     """Plan ``messages`` workload messages; measure the last ``measure`` of them."""
-    records = list(Workload(2000, seed=1).generate(messages).records())
+    records = list(Workload(events, seed=1).generate(messages).records())
     warm, timed = batches(records[:messages - measure]), batches(records[messages - measure:])
     state = MemoryState()
+    thresholds = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLDS)
-    for batch in warm:
-        state.commit(plan_batch(batch, state, lambda: 0))
-    gc.collect()
-    gc.freeze()
+    try:
+        for batch in warm:
+            state.commit(plan_batch(batch, state, lambda: 0))
+        gc.collect()
+        gc.freeze()
+        return _measure(timed, state, profiler), state
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+
+
+def _measure(timed: list[list[tuple[int, bytes, bytes]]], state: MemoryState,
+             profiler: cProfile.Profile | None) -> Totals:
     totals = Totals()
     if profiler is not None:
         profiler.enable()
@@ -112,7 +123,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the timed part")
     args = parser.parse_args()
     profiler = cProfile.Profile() if args.profile else None
-    print(orjson.dumps(run(args.messages, args.measure, profiler).row()).decode())
+    totals, _ = run(args.messages, args.measure, profiler)
+    print(orjson.dumps(totals.row()).decode())
     if profiler is not None:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
 

@@ -682,6 +682,8 @@ def worker_latency(before: dict[str, float], after: dict[str, float]) -> dict[st
         "transaction_mean_ms": round(1000 * delta("odds_transaction_seconds_sum") / batches, 1)
         if batches else None,
         "batch_seconds": round(delta("odds_batch_processing_seconds_sum"), 1),
+        "planning_seconds": round(delta("odds_batch_planning_seconds_sum"), 1),
+        "transaction_seconds": round(delta("odds_transaction_seconds_sum"), 1),
         "ts_to_commit_mean_ms": round(
             1000 * delta("odds_end_to_end_latency_seconds_sum") / published, 1)
         if published else None,

@@ -312,6 +312,17 @@ async def test_health_ready_and_metrics(served: Served) -> None:
                  "odds_batch_processing_seconds_sum"):
         assert name in names, name
 
+    def total(name: str) -> float:
+        return sum(v for (n, _), v in samples.items() if n == name)
+
+    # Planning and the transaction wait are parts of each batch's time.
+    planning, waiting = (total("odds_batch_planning_seconds_sum"),
+                         total("odds_transaction_seconds_sum"))
+    assert planning > 0 and waiting > 0
+    assert planning + waiting <= total("odds_batch_processing_seconds_sum")
+    assert (total("odds_transaction_seconds_count")
+            == total("odds_batch_processing_seconds_count") > 0)
+
 
 async def test_board_and_assets(served: Served) -> None:
     async with aiohttp.ClientSession() as http:
