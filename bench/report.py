@@ -218,6 +218,15 @@ def _throughput_table(results: dict[str, Any]) -> str:
             f"largest backlog {_fmt(throughput.get('sink_backlog_max'))} outbound records; "
             f"caught up {_fmt(mysql.get('lag_s'), 2)} s after the last feed record was "
             f"processed{' (upper bound)' if mysql.get('lag_upper_bound') else ''}.")
+    worker = (throughput.get("worker_time") or [None])[0]
+    if worker and worker.get("batches"):
+        rows.append("")
+        rows.append(
+            f"The worker's own time in the one-worker run ({_fmt(throughput.get('seconds'))} s):"
+            f" {_fmt(worker['batches'])} batches of {_fmt(worker['batch_mean_ms'], 1)} ms,"
+            f" {_fmt(worker.get('batch_seconds'), 1)} s in all, of which planning and staging"
+            f" {_fmt(worker.get('planning_seconds'), 1)} s and waiting for the batches'"
+            f" transactions {_fmt(worker.get('transaction_seconds'), 1)} s.")
     correctness = results.get("correctness") or {}
     if correctness:
         markets = correctness.get("markets") or {}

@@ -47,6 +47,18 @@ def test_targets_come_from_the_results_document() -> None:
     assert "Run" in report.render({**results, "machine": {}, "options": {}})
 
 
+def test_the_workers_own_time_split_is_reported() -> None:
+    worker = {"batches": 700, "batch_mean_ms": 127.5, "batch_seconds": 88.7,
+              "planning_seconds": 60.1, "transaction_seconds": 22.9}
+    text = report.render({"throughput": {"seconds": 106.1, "worker_time": [worker]},
+                          "machine": {}, "options": {}})
+    assert ("own time in the one-worker run (106 s): 700 batches of 127.5 ms, 88.7 s in all, "
+            "of which planning and staging 60.1 s and waiting for the batches' transactions "
+            "22.9 s.") in text
+    assert "own time" not in report.render({"throughput": {"worker_time": []},
+                                            "machine": {}, "options": {}})
+
+
 def test_updated_ts_is_read_without_parsing() -> None:
     value = orjson.dumps({"event_id": "e", "outcomes": [{"id": "1"}], "updated_ts": 1234567,
                           "version": 3})
