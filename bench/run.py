@@ -311,7 +311,7 @@ class Bench:
             "produced_after_start": produced,
             "restores": [log_count(w.log, "Restore complete") for w in procs],
             # Each worker's own histograms over the whole run (fresh workers: from zero).
-            "worker_time": [worker_latency({}, await w.metrics()) for w in procs],
+            "worker_time": [worker_histograms({}, await w.metrics()) for w in procs],
         }
         log(f"{dep.name}: {total:,} records in {seconds:.1f}s = {rate or 0:,.0f} msg/s "
             f"(steady {result['steady_rate_msgs']}), CPU {cpu}")
@@ -446,7 +446,7 @@ class Bench:
         finally:
             await consumer.stop()
         cpu = meter.stop()
-        inside = worker_latency(before, await dep.workers[0].metrics())
+        inside = worker_histograms(before, await dep.workers[0].metrics())
         window_start = paced.first_ts + int(args.warmup * 1000)
         latencies = [lat for ts, lat in consumer.samples
                      if window_start <= ts <= paced.last_ts]
@@ -666,9 +666,10 @@ class Bench:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def worker_latency(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+def worker_histograms(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
     """What the worker's own histograms saw between two scrapes: batches, their mean time,
-    and the mean from feed ts to the batch's commit (the rest is delivery to the reader)."""
+    their planning and transaction wait, and the mean from feed ts to the batch's commit
+    (the rest of a latency is delivery to the reader)."""
     def delta(name: str) -> float:
         return after.get(name, 0.0) - before.get(name, 0.0)
 
@@ -763,6 +764,7 @@ make up                                   # Kafka 4.0.2 and MariaDB on this mach
 .venv/bin/python -m bench.run             # full run: 1,000,000 messages, ~30-60 minutes
 .venv/bin/python -m bench.run --quick     # smoke test: 50,000 messages, a few minutes
 .venv/bin/python -m bench.run --help      # counts, rates, --skip, --profile SECONDS
+.venv/bin/python -m bench.planning        # the rules alone, in process: us and bytes per message
 ```
 
 Nothing else should run on the machine meanwhile: the broker, MariaDB, the worker and the load
