@@ -218,8 +218,8 @@ def publish(plan: BatchPlan[Event], outbox: Outbox) -> None:
         # Every partition applies the producer's health to its own markets, in feed order.
         for partition in range(settings.topic_partitions):
             outbox.send(topics.feed, producer_key(status["producer"]), status, partition)
-    for table, changes in ((state.markets, plan.markets), (state.events, plan.events),
-                           (state.producers, plan.producers), (state.digests, plan.digests)):
+    for name, changes in plan.table_writes():
+        table = state.BY_NAME[name]
         for key, pending in changes.items():
             TABLE_IO.stage(table, pending.source, key, pending.state, outbox.sender)
 

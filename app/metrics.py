@@ -14,10 +14,12 @@ MARKET_UPDATES = Counter(
     " letters.",
     ["verdict"],
 )
+#: Seconds, for a feed batch and its parts (planning, the transaction wait).
+BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 BATCH_SECONDS = Histogram(
     "odds_batch_processing_seconds",
     "Time to apply one feed batch, publish it and write the tables.",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    buckets=BATCH_BUCKETS,
 )
 SINK_ROWS = Counter("odds_sink_rows_total", "Rows upserted into MySQL, by table.", ["table"])
 SINK_ERRORS = Counter("odds_sink_errors_total", "MySQL sink write attempts that failed.")
@@ -27,12 +29,12 @@ TRANSACTION_FAILURES = Counter(
 PLAN_SECONDS = Histogram(
     "odds_batch_planning_seconds",
     "Time to plan one feed batch and stage its outbound records and table values.",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    buckets=BATCH_BUCKETS,
 )
 TRANSACTION_SECONDS = Histogram(
     "odds_transaction_seconds",
     "Time a feed batch waits for its outbound transaction: sends, acknowledgements, commit.",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    buckets=BATCH_BUCKETS,
 )
 SINK_BATCH_SECONDS = Histogram(
     "odds_sink_batch_seconds",

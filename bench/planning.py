@@ -69,7 +69,7 @@ def batches(records: Sequence[tuple[bytes, bytes]]) -> list[list[tuple[int, byte
 def encode(plan: BatchPlan[int]) -> int:
     """Encode every table value the plan writes, as the worker stages them; return bytes."""
     size = 0
-    for changes in (plan.markets, plan.events, plan.producers, plan.digests):
+    for _table, changes in plan.table_writes():
         for key, pending in changes.items():
             size += len(key) + len(orjson.dumps(pending.state))
     return size

@@ -673,21 +673,20 @@ def worker_histograms(before: dict[str, float], after: dict[str, float]) -> dict
     def delta(name: str) -> float:
         return after.get(name, 0.0) - before.get(name, 0.0)
 
+    def mean_ms(histogram: str, count: float) -> float | None:
+        return round(1000 * delta(f"{histogram}_sum") / count, 1) if count else None
+
     batches = delta("odds_batch_processing_seconds_count")
     published = delta("odds_end_to_end_latency_seconds_count")
     return {
         "batches": int(batches),
-        "batch_mean_ms": round(1000 * delta("odds_batch_processing_seconds_sum") / batches, 1)
-        if batches else None,
+        "batch_mean_ms": mean_ms("odds_batch_processing_seconds", batches),
         # Of which waiting for the batch's transaction (the event loop is free meanwhile).
-        "transaction_mean_ms": round(1000 * delta("odds_transaction_seconds_sum") / batches, 1)
-        if batches else None,
+        "transaction_mean_ms": mean_ms("odds_transaction_seconds", batches),
         "batch_seconds": round(delta("odds_batch_processing_seconds_sum"), 1),
         "planning_seconds": round(delta("odds_batch_planning_seconds_sum"), 1),
         "transaction_seconds": round(delta("odds_transaction_seconds_sum"), 1),
-        "ts_to_commit_mean_ms": round(
-            1000 * delta("odds_end_to_end_latency_seconds_sum") / published, 1)
-        if published else None,
+        "ts_to_commit_mean_ms": mean_ms("odds_end_to_end_latency_seconds", published),
     }
 
 

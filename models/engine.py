@@ -69,6 +69,11 @@ class BatchPlan(Generic[Source]):
     verdicts: Counter[str] = field(default_factory=Counter)
     messages: Counter[tuple[str, int]] = field(default_factory=Counter)
 
+    def table_writes(self) -> tuple[tuple[str, dict[str, Pending[Source]]], ...]:
+        """Each table's changed keys, by table name."""
+        return (("markets", self.markets), ("events", self.events),
+                ("producers", self.producers), ("digests", self.digests))
+
 
 SETTLEMENT_TYPES = frozenset({"bet_settlement", "rollback_bet_settlement", "bet_cancel",
                               "rollback_bet_cancel"})
