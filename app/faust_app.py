@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 from app.kafka_security import faust_credentials
 from app.lean import LeanApp
@@ -17,6 +18,11 @@ if settings.event_loop == "uvloop":
 
     # Before Faust creates its loop: uvloop roughly halves the event loop's overhead.
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+# Faust's consumer runs in its own thread. At Python's default 5 ms switch interval, each
+# wake-up of the odds agent's transaction (add partitions, produce, end) could wait up to
+# 5 ms for that thread to give up the GIL (docs/performance.md, "The GIL switch interval").
+sys.setswitchinterval(settings.gil_switch_ms / 1000)
 
 app = LeanApp(
     settings.app_id,

@@ -40,7 +40,7 @@ def test_secret_from_file(tmp_path: Path) -> None:
     "env",
     [{"WEB_PORT": "x"}, {"TOPIC_PARTITIONS": "0"}, {"MYSQL_DSN": "postgres://a@b/c"},
      {"MYSQL_DSN": "mysql://h"}, {"APP_STORE": "rocksdict://"}, {"BATCH_WITHIN": "-1"},
-     {"MYSQL_DSN_FILE": "/nonexistent/file"}, {"APP_ID": "a b"}],
+     {"MYSQL_DSN_FILE": "/nonexistent/file"}, {"APP_ID": "a b"}, {"GIL_SWITCH_MS": "0"}],
 )
 def test_bad_settings_are_clear_errors(env: dict[str, str]) -> None:
     with pytest.raises(SettingsError):
@@ -56,3 +56,13 @@ def test_rocksdb_options_are_sized_per_partition_database() -> None:
     assert tuned.rocksdb_options()["block_cache_size"] == 32 * mib
     with pytest.raises(SettingsError):
         Settings.from_env({"ROCKSDB_WRITE_BUFFER_MB": "0"})
+
+
+def test_the_app_sets_the_gil_switch_interval() -> None:
+    import sys
+
+    from app.faust_app import settings
+
+    assert Settings.from_env({}).gil_switch_ms == 0.5
+    assert Settings.from_env({"GIL_SWITCH_MS": "2"}).gil_switch_ms == 2.0
+    assert sys.getswitchinterval() == pytest.approx(settings.gil_switch_ms / 1000)
