@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
+from aiokafka.errors import KafkaError
+from aiokafka.protocol.metadata import MetadataRequest
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -17,6 +20,8 @@ from web.scrape import fetched_to, partition_lag
 
 #: Liveness fails when the odds agent made no progress for this long while records waited.
 STALL_SECONDS = settings.health_stall_seconds
+#: Readiness fails when no broker answers a metadata request within this long.
+BROKER_PROBE_SECONDS = 2.0
 
 
 def feed_lag() -> int:
@@ -87,6 +92,31 @@ def liveness_problem() -> str | None:
     return None
 
 
+async def broker_problem(client: Any, topic: str,
+                         within: float = BROKER_PROBE_SECONDS) -> str | None:
+    """Return why no known broker answered a metadata request for ``topic``, or None."""
+    nodes = [broker.nodeId for broker in client.cluster.brokers()]
+    if not nodes:
+        return "Kafka unreachable: no broker known yet"
+    errors = []
+    for node in nodes:
+        try:
+            await asyncio.wait_for(client.send(node, MetadataRequest([topic])), within)
+        except (KafkaError, TimeoutError) as exc:
+            errors.append(f"broker {node}: {type(exc).__name__}")
+            continue
+        return None
+    return f"Kafka unreachable ({', '.join(errors)})"
+
+
+async def transactions_problem() -> str | None:
+    """Return why the odds agent's producer cannot reach Kafka now, or None."""
+    producer = odds.TRANSACTIONS.producer
+    if producer is None:
+        return "Kafka producer not running (starting, or restarting after a failed transaction)"
+    return await broker_problem(producer.client, topics.feed.get_topic_name())
+
+
 async def readiness_problems() -> list[str]:
     """Return why the worker should not get traffic yet (empty when ready)."""
     problems = []
@@ -98,6 +128,10 @@ async def readiness_problems() -> list[str]:
         problems.append("MySQL unreachable")
     if not REPLICA.ready:
         problems.append("read model still loading events.v1")
+    # Without Kafka, this worker's state stops moving and silent producers cannot be
+    # suspended (that goes through the feed topic): serve no odds rather than stale ones.
+    if odds.LEAN and (problem := await transactions_problem()):
+        problems.append(problem)
     return problems
 
 
@@ -114,7 +148,7 @@ class Health(View):
 
 @app.page("/ready")
 class Ready(View):
-    """Readiness: partitions assigned, tables recovered, MySQL reachable."""
+    """Readiness: partitions assigned, tables recovered, MySQL and Kafka reachable."""
 
     async def get(self, request: Request) -> Response:
         problems = await readiness_problems()

@@ -455,9 +455,9 @@ async def test_mariadb_outage_holds_offsets_and_catches_up(tmp_path: Path,
 
 @pytest.mark.timeout(300)
 async def test_kafka_outage_worker_recovers(tmp_path: Path, timings: Timings) -> None:
-    """A dedicated Kafka broker is stopped for 20 s while the worker applies a backlog. The
-    worker reconnects (or exits and is started again by the supervisor) and the final
-    state equals the reference."""
+    """A dedicated Kafka broker is stopped for 20 s while the worker applies a backlog.
+    ``/ready`` fails while the broker is away; the worker reconnects (or exits and is started
+    again by the supervisor) and the final state equals the reference."""
     kafka = DedicatedKafka()
     platform: FaultPlatform | None = None
     supervisor: Supervisor | None = None
@@ -493,6 +493,9 @@ async def test_kafka_outage_worker_recovers(tmp_path: Path, timings: Timings) ->
         restarted = time.monotonic()
         timings["outage_seconds"] = restarted - stopped
         timings["ready_during_outage"] = sorted({s for _t, p, s in seen if p == "/ready"})
+        # The probe waits 2 s for a broker; after that the worker must not take traffic.
+        settled = [s for t, p, s in seen if p == "/ready" and t >= 3]
+        assert settled and set(settled) == {503}, f"/ready during the outage: {seen}"
 
         async def worker_ready() -> bool:
             return await supervisor.worker.ready()
