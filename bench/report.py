@@ -148,7 +148,8 @@ def render(results: dict[str, Any]) -> str:
         out.append("")
         out.append("| latency, feed ts to markets.v1 arrival | offered msg/s | achieved msg/s "
                    "| samples | p50 ms | p95 ms | p99 ms | max ms | drain s | other CPU "
-                   "| worker: batches, mean batch ms, mean ts to commit ms |")
+                   "| worker: batches, mean batch ms, mean ts to commit ms, batches over 50 ms,"
+                   " % committed over 100 ms after ts |")
         out.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for run in latency:
             if "offered_rate" not in run:
@@ -262,7 +263,9 @@ def _worker_latency(worker: dict[str, Any] | None) -> str:
     if not worker:
         return "-"
     return (f"{_fmt(worker.get('batches'))}, {_fmt(worker.get('batch_mean_ms'), 1)}, "
-            f"{_fmt(worker.get('ts_to_commit_mean_ms'), 1)}")
+            f"{_fmt(worker.get('ts_to_commit_mean_ms'), 1)}, "
+            f"{_fmt(worker.get('batches_over_50ms'))}, "
+            f"{_fmt(worker.get('ts_to_commit_over_100ms_pct'), 2)}")
 
 
 def _state_table(state: dict[str, Any]) -> str:

@@ -678,6 +678,9 @@ def worker_histograms(before: dict[str, float], after: dict[str, float]) -> dict
 
     batches = delta("odds_batch_processing_seconds_count")
     published = delta("odds_end_to_end_latency_seconds_count")
+    # Histogram buckets count observations at or under ``le``: what lies above is the tail.
+    long_batches = batches - delta('odds_batch_processing_seconds_bucket{le="0.05"}')
+    late = published - delta('odds_end_to_end_latency_seconds_bucket{le="0.1"}')
     return {
         "batches": int(batches),
         "batch_mean_ms": mean_ms("odds_batch_processing_seconds", batches),
@@ -687,6 +690,8 @@ def worker_histograms(before: dict[str, float], after: dict[str, float]) -> dict
         "planning_seconds": round(delta("odds_batch_planning_seconds_sum"), 1),
         "transaction_seconds": round(delta("odds_transaction_seconds_sum"), 1),
         "ts_to_commit_mean_ms": mean_ms("odds_end_to_end_latency_seconds", published),
+        "batches_over_50ms": int(long_batches),
+        "ts_to_commit_over_100ms_pct": round(100 * late / published, 2) if published else None,
     }
 
 

@@ -83,3 +83,24 @@ def test_reference_by_partition_equals_one_replay_and_compares_parsed_json() -> 
     latest[b"extra"] = b"{}"
     result = compare(merged, latest)
     assert not result.ok and result.different == [key] and result.unexpected == ["extra"]
+
+
+def test_worker_histograms_count_the_tail_between_two_scrapes() -> None:
+    from bench.run import worker_histograms
+
+    before = {"odds_batch_processing_seconds_count": 10.0,
+              'odds_batch_processing_seconds_bucket{le="0.05"}': 9.0,
+              "odds_end_to_end_latency_seconds_count": 100.0,
+              'odds_end_to_end_latency_seconds_bucket{le="0.1"}': 90.0}
+    after = {"odds_batch_processing_seconds_count": 110.0,
+             "odds_batch_processing_seconds_sum": 2.0,
+             'odds_batch_processing_seconds_bucket{le="0.05"}': 105.0,
+             "odds_end_to_end_latency_seconds_count": 500.0,
+             'odds_end_to_end_latency_seconds_bucket{le="0.1"}': 487.0}
+    seen = worker_histograms(before, after)
+    assert seen["batches"] == 100 and seen["batches_over_50ms"] == 4
+    assert seen["ts_to_commit_over_100ms_pct"] == 0.75  # 3 of 400
+    run = {"label": "1,000 msg/s", "offered_rate": 1000.0, "worker": seen}
+    text = report.render({"latency": [run], "machine": {}, "options": {}})
+    assert "| 100, 20.0, 0.0, 4, 0.75 |" in text
+    assert worker_histograms({}, {})["ts_to_commit_over_100ms_pct"] is None
