@@ -3,7 +3,6 @@
 import asyncio
 import socket
 
-import pytest
 from aiokafka.client import AIOKafkaClient
 from aiokafka.structs import BrokerMetadata
 
@@ -49,7 +48,8 @@ async def test_a_broker_that_never_answers_times_out() -> None:
     started = loop.time()
     problem = await broker_problem(client, "feed.v1", within=0.5)
     assert problem == "Kafka unreachable (broker 1: TimeoutError)"
-    assert loop.time() - started == pytest.approx(0.5, abs=0.4)
+    # The probe's own limit, not the client's 30 s request timeout, ended the wait.
+    assert 0.45 <= loop.time() - started < 5.0
     assert accepted, "the probe never reached the silent broker"
     await client.close()
     for writer in accepted:
