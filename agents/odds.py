@@ -127,13 +127,15 @@ TRANSACTIONS = Transactions(new_transactional_producer,
 
 class TransactionsService(Service):
     """Starts the transactional producer with the worker (aborting what a crashed
-    predecessor left open, which read-committed readers would otherwise wait on)."""
+    predecessor left open, which read-committed readers would otherwise wait on); at
+    the worker's stop, flushes the tables' unlogged writes (a restart reads them back)."""
 
     async def on_start(self) -> None:
         await TRANSACTIONS.start()
 
     async def on_stop(self) -> None:
         await TRANSACTIONS.stop()
+        TABLE_IO.forget()
 
 
 if LEAN:

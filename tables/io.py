@@ -6,6 +6,13 @@ writes a batch's changed keys in one ``WriteBatch`` per partition, after their c
 records (sent in the same outbound batch) are acknowledged. Decoded values are kept in a
 bounded cache per table, so a hot key is not read and decoded again each batch. On the
 memory store, used by unit tests, it falls back to the plain table API.
+
+These writes skip RocksDB's write-ahead log, as Kafka Streams' do: the committed changelog
+is the durable copy. A process crash loses what the memtables held since their last flush,
+always a suffix of the writes, so the database keeps a prefix with the changelog offset it
+reached (written in the same batch) and recovery reads the changelog on from there. Logged
+writes (Faust's recovery, standbys) must never follow unlogged ones unflushed, or a crash
+would replay them over a gap: ``forget``, called at every rebalance, flushes first.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from typing import Any, Protocol
 
 import orjson
 from faust.types import EventT, TableT
+from rocksdict import WriteBatch, WriteOptions
 
 from models.market import Snapshot
 from sinks.kafka_batch import BatchSender
@@ -77,11 +85,24 @@ class RocksTableIO:
         self.staged: defaultdict[
             tuple[str, int], list[tuple[bytes, bytes, Snapshot]]] = defaultdict(list)
         self.caches = {name: DecodedCache(size) for name, size in CACHE_CAPACITY.items()}
+        #: Databases written without the log since their last flush.
+        self.unlogged: dict[tuple[str, int], Any] = {}
+        self.write_options = WriteOptions()
+        # A property, though rocksdict's stub declares a method.
+        self.write_options.disable_wal = True  # type: ignore[method-assign,assignment]
 
     def forget(self) -> None:
-        """Drop every cached value (a rebalance may hand back partitions changed elsewhere)."""
+        """Flush what the log does not hold, and drop every cached value (a rebalance may
+        hand back partitions changed elsewhere, and recovery's writes are logged)."""
+        self.flush()
         for cache in self.caches.values():
             cache.clear()
+
+    def flush(self) -> None:
+        """Write the memtables of every database written since the last flush to disk."""
+        while self.unlogged:
+            _, db = self.unlogged.popitem()
+            db.flush()
 
     @staticmethod
     def _db(table: TableT[Any, Any], partition: int) -> Any:
@@ -112,8 +133,6 @@ class RocksTableIO:
 
     def apply(self, offsets: dict[tuple[str, int], int]) -> None:
         """Write staged values once their changelog records are acknowledged."""
-        from rocksdict import WriteBatch
-
         for (name, partition), items in self.staged.items():
             table = state.BY_NAME[name]
             batch = WriteBatch(raw_mode=True)
@@ -124,7 +143,9 @@ class RocksTableIO:
                 # Recovery resumes after this offset: written atomically with the values.
                 store: Any = table.data
                 batch.put(store.offset_key, str(offset).encode())
-            self._db(table, partition).write(batch)
+            db = self._db(table, partition)
+            db.write(batch, self.write_options)
+            self.unlogged[(name, partition)] = db
             cache = self.caches.get(name)
             if cache is not None:
                 for raw_key, _, value in items:
