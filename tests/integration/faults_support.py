@@ -28,6 +28,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from app.admin import bootstrap_servers
 from config.settings import MySQLConfig
@@ -647,6 +648,24 @@ async def group_offsets(bootstrap: str, group: str) -> dict[tuple[str, int], int
         offsets = await admin.list_consumer_group_offsets(group)
         return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()
                 if meta.offset >= 0}
+    finally:
+        await admin.close()
+
+
+async def group_assignment(bootstrap: str, group: str) -> list[int]:
+    """How many partitions each member of a consumer group holds now."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        held = []
+        for response in await admin.describe_consumer_groups([group]):
+            for described in response.to_object()["groups"]:
+                for member in described["members"]:
+                    raw = member["member_assignment"]
+                    assignment = ConsumerProtocolMemberAssignment.decode(raw) if raw else None
+                    held.append(sum(len(partitions) for _topic, partitions
+                                    in (assignment.assignment if assignment else [])))
+        return held
     finally:
         await admin.close()
 

@@ -37,6 +37,7 @@ from tests.integration.faults_support import (
     Timings,
     feed_lag,
     feed_partitions,
+    group_assignment,
     group_offsets,
     http_served,
     read_records,
@@ -337,8 +338,9 @@ async def test_mariadb_outage_holds_offsets_and_catches_up(tmp_path: Path,
     """A dedicated MariaDB is stopped for 30 s while the feed flows. The sink retries with
     backoff, /ready says MySQL is unreachable, no committed offset of the sink passes what
     MySQL holds (checked against the stopped server's own data), a worker stopped with
-    SIGTERM in the outage exits and commits nothing unwritten, and MySQL ends equal to the
-    reference."""
+    SIGTERM in the outage exits and commits nothing unwritten, a second worker joining in the
+    outage takes part of the sink's partitions from the one stuck retrying its batch, and
+    MySQL ends equal to the reference."""
     mariadb = DedicatedMariaDB()
     platform: FaultPlatform | None = None
     feeder: Feeder | None = None
@@ -367,6 +369,8 @@ async def test_mariadb_outage_holds_offsets_and_catches_up(tmp_path: Path,
         offsets: dict[tuple[str, str, int], int] = {}
         snapshot: MySQLSnapshot | None = None
         sigterm_done = False
+        second: Worker | None = None
+        sink_held: list[int] = []
         while time.monotonic() - stopped < 30:
             for key, offset in (await sink_offsets(platform)).items():
                 offsets[key] = max(offset, offsets.get(key, 0))
@@ -386,6 +390,13 @@ async def test_mariadb_outage_holds_offsets_and_catches_up(tmp_path: Path,
                 assert code == 0, f"SIGTERM in the outage: exit {code}\n{worker.log_tail()}"
                 worker = platform.spawn_worker(0)
                 await worker.wait_serving()
+            if second is None and sigterm_done:
+                # The sink group rebalances while the restarted worker's sink is retrying.
+                second = platform.spawn_worker(1)
+                await second.wait_serving()
+            if second is not None and elapsed >= 20:
+                sink_held = await group_assignment(platform.bootstrap,
+                                                   f"{platform.group}-mysql-sink")
             if snapshot is None and elapsed >= 22:
                 # What MySQL held during the outage, read from its own datadir on a port
                 # the workers do not know: nothing can be written meanwhile.
@@ -404,18 +415,24 @@ async def test_mariadb_outage_holds_offsets_and_catches_up(tmp_path: Path,
         timings["mariadb_restart"] = await mariadb.up()
         restarted = time.monotonic()
         timings["outage_seconds"] = restarted - stopped
-        assert snapshot is not None and sigterm_done
+        assert snapshot is not None and sigterm_done and second is not None
+        timings["sink_partitions_per_member_in_outage"] = sink_held
 
         await until(worker.ready, 60, "the worker to be ready after the outage")
+        await until(second.ready, 60, "the second worker to be ready after the outage")
         timings["outage_end_to_ready"] = time.monotonic() - restarted
         await feeder.wait()
         expected = await expected_task
         check = StateCheck(platform, expected)
         await check.wait(check.mysql, 120, "MySQL to equal the reference", [worker])
         timings["outage_end_to_mysql_equal"] = time.monotonic() - restarted
-        await check.wait(lambda: check.http([worker]), 60, "every event over HTTP", [worker])
+        await check.wait(lambda: check.http([worker, second]), 60, "every event over HTTP",
+                         [worker, second])
         assert await check.topics(), check.last
         await check.no_regressions()
+        # Both sinks held part of the partitions while MySQL was down (the rebalance
+        # completed although one of them was stuck in its batch's retries).
+        assert len(sink_held) == 2 and all(sink_held), sink_held
 
         # /ready named MySQL throughout (a worker being restarted does not answer at all).
         late = [(t, s, b) for t, s, b in answers if t > 2]
