@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from faust.stores.rocksdb import RocksDBOptions
+from faust.stores.rocksdb import RocksDBOptions, Store
 
-OFFSET_KEY = b"__faust\x00offset__"
+OFFSET_KEY = Store.offset_key
 
 #: Runs in a child process, which ends with ``os._exit`` and so never closes its database:
 #: what RocksDB holds afterwards is what a crashed worker would leave.
