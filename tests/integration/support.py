@@ -111,6 +111,19 @@ class Platform:
         self.workers.append(proc)
         return Worker(proc, f"http://127.0.0.1:{port}", self.tmp / f"worker{index}.log")
 
+    def spawn_sink(self, index: int = 0) -> Worker:
+        """Start ``faust -A app mysql-sink`` (for SINK_MODE=separate); its URL serves the
+        sink's ``/health``, ``/ready`` and ``/metrics``."""
+        port = free_port()
+        env = {**self.env(free_port(), index), "SINK_WEB_PORT": str(port)}
+        with open(self.tmp / f"sink{index}.log", "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "faust", "-A", "app", "mysql-sink"],
+                env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            )
+        self.workers.append(proc)
+        return Worker(proc, f"http://127.0.0.1:{port}", self.tmp / f"sink{index}.log")
+
     async def start_worker(self, index: int = 0) -> Worker:
         worker = self.spawn_worker(index)
         await worker.wait_serving()
