@@ -1,8 +1,9 @@
 """CLI command ``mysql-sink``: the MySQL sink as its own process (workers run SINK_MODE=separate).
 
 It serves ``/health`` (the loop answers and the consumer is not stuck), ``/ready`` (MySQL
-answers) and ``/metrics`` on ``SINK_WEB_PORT``, and stops cleanly on SIGTERM or SIGINT:
-a batch being written is abandoned uncommitted and written again by whoever reads it next.
+and a Kafka broker answer) and ``/metrics`` on ``SINK_WEB_PORT``, and stops cleanly on
+SIGTERM or SIGINT: a batch being written is abandoned uncommitted and written again by
+whoever reads it next.
 """
 
 from __future__ import annotations
@@ -32,9 +33,12 @@ def health_app(consumer: SinkConsumer) -> web.Application:
         return web.json_response({"status": "ok", "batches": consumer.batches})
 
     async def ready(_request: web.Request) -> web.Response:
-        if not await consumer.sink.ping():
-            return web.json_response({"status": "not_ready", "reasons": ["MySQL unreachable"]},
-                                     status=503)
+        mysql_up, kafka_problem = await asyncio.gather(consumer.sink.ping(),
+                                                       consumer.kafka_problem())
+        problems = [*([] if mysql_up else ["MySQL unreachable"]),
+                    *([kafka_problem] if kafka_problem else [])]
+        if problems:
+            return web.json_response({"status": "not_ready", "reasons": problems}, status=503)
         return web.json_response({"status": "ready"})
 
     async def metrics(_request: web.Request) -> web.Response:

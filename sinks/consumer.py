@@ -21,6 +21,7 @@ from aiokafka.errors import CommitFailedError, ConsumerStoppedError, KafkaError
 from mode import Service
 
 from app import metrics
+from app.broker_probe import broker_problem
 from config import Settings
 from sinks.mysql import MySQLSink, SinkBatch, SinkStopped
 
@@ -79,6 +80,13 @@ class SinkConsumer(Service):
             auto_offset_reset="earliest", isolation_level="read_committed",
             max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_max_bytes=16 * 1024 * 1024, **self.client)
+
+    async def kafka_problem(self) -> str | None:
+        """Return why this sink cannot read from Kafka now, or None."""
+        consumer = self.consumer
+        if consumer is None:
+            return "Kafka consumer not running (starting, or restarting after a failure)"
+        return await broker_problem(consumer._client, next(iter(self.fields)))
 
     async def on_stop(self) -> None:
         if self.consumer is not None:
