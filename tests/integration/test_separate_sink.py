@@ -23,9 +23,10 @@ from tests.integration.support import Worker, produce
 pytestmark = pytest.mark.faults
 
 
-async def answers(process: Worker, path: str, status: int = 200) -> bool:
+async def healthy(process: Worker) -> bool:
+    """``/health`` answers 200 (``Worker.ready`` is the same for ``/ready``)."""
     try:
-        return await process.status(path) == status
+        return await process.status("/health") == 200
     except (aiohttp.ClientError, TimeoutError):
         return False
 
@@ -49,8 +50,8 @@ async def test_separate_sink_processes_write_mysql_scale_out_and_stop_cleanly(
         expected_task = asyncio.create_task(reference(spec, platform.partitions, tmp_path))
         worker = await platform.start_worker(0)
         first = platform.spawn_sink(0)
-        await until(lambda: answers(first, "/health"), 90, "the sink to serve /health")
-        await until(lambda: answers(first, "/ready"), 30, "the sink to be ready")
+        await until(lambda: healthy(first), 90, "the sink to serve /health")
+        await until(first.ready, 30, "the sink to be ready")
         # The worker has no sink of its own: its readiness does not wait on one.
         await until(worker.ready, 90, "the worker to be ready")
 
@@ -60,7 +61,7 @@ async def test_separate_sink_processes_write_mysql_scale_out_and_stop_cleanly(
         assert await group_assignment(platform.bootstrap, group) == [32]
 
         second = platform.spawn_sink(1)
-        await until(lambda: answers(second, "/ready"), 90, "the second sink to be ready")
+        await until(second.ready, 90, "the second sink to be ready")
 
         async def split() -> bool:
             held = await group_assignment(platform.bootstrap, group)
