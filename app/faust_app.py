@@ -64,5 +64,8 @@ async def tune_garbage_collector() -> None:
     """Collect less often and stop scanning start-up objects: the hot path makes many dicts."""
     import gc
 
+    from app.gc_pauses import time_collections
+
     gc.set_threshold(50_000, 50, 1000)
     gc.freeze()
+    time_collections()

@@ -36,6 +36,13 @@ TRANSACTION_SECONDS = Histogram(
     "Time a feed batch waits for its outbound transaction: sends, acknowledgements, commit.",
     buckets=BATCH_BUCKETS,
 )
+GC_PAUSE_SECONDS = Histogram(
+    "odds_gc_pause_seconds",
+    "Time the garbage collector held the process (every thread) for one collection, by"
+    " generation.",
+    ["generation"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
 SINK_BATCH_SECONDS = Histogram(
     "odds_sink_batch_seconds",
     "Time to write one sink batch to MySQL.",

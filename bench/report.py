@@ -149,7 +149,7 @@ def render(results: dict[str, Any]) -> str:
         out.append("| latency, feed ts to markets.v1 arrival | offered msg/s | achieved msg/s "
                    "| samples | p50 ms | p95 ms | p99 ms | max ms | drain s | other CPU "
                    "| worker: batches, mean batch ms, mean ts to commit ms, batches over 50 ms,"
-                   " % committed over 100 ms after ts |")
+                   " % committed over 100 ms after ts, GC pauses over 25 ms |")
         out.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for run in latency:
             if "offered_rate" not in run:
@@ -265,7 +265,8 @@ def _worker_latency(worker: dict[str, Any] | None) -> str:
     return (f"{_fmt(worker.get('batches'))}, {_fmt(worker.get('batch_mean_ms'), 1)}, "
             f"{_fmt(worker.get('ts_to_commit_mean_ms'), 1)}, "
             f"{_fmt(worker.get('batches_over_50ms'))}, "
-            f"{_fmt(worker.get('ts_to_commit_over_100ms_pct'), 2)}")
+            f"{_fmt(worker.get('ts_to_commit_over_100ms_pct'), 2)}, "
+            f"{_fmt(worker.get('gc_pauses_over_25ms'))}")
 
 
 def _state_table(state: dict[str, Any]) -> str:

@@ -666,6 +666,11 @@ class Bench:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def gc_series(part: str, generation: int) -> str:
+    """One generation's ``_sum`` or ``_count`` series of the worker's GC pause histogram."""
+    return f'odds_gc_pause_seconds_{part}{{generation="{generation}"}}'
+
+
 def worker_histograms(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
     """What the worker's own histograms saw between two scrapes: batches, their mean time,
     their planning and transaction wait, and the mean from feed ts to the batch's commit
@@ -681,6 +686,7 @@ def worker_histograms(before: dict[str, float], after: dict[str, float]) -> dict
     # Histogram buckets count observations at or under ``le``: what lies above is the tail.
     long_batches = batches - delta('odds_batch_processing_seconds_bucket{le="0.05"}')
     late = published - delta('odds_end_to_end_latency_seconds_bucket{le="0.1"}')
+    collections = [delta(gc_series("count", g)) for g in range(3)]
     return {
         "batches": int(batches),
         "batch_mean_ms": mean_ms("odds_batch_processing_seconds", batches),
@@ -692,6 +698,13 @@ def worker_histograms(before: dict[str, float], after: dict[str, float]) -> dict
         "ts_to_commit_mean_ms": mean_ms("odds_end_to_end_latency_seconds", published),
         "batches_over_50ms": int(long_batches),
         "ts_to_commit_over_100ms_pct": round(100 * late / published, 2) if published else None,
+        # Collections by generation (0, 1, 2) and their mean pause: all threads stop meanwhile.
+        "gc_collections": [int(count) for count in collections],
+        "gc_mean_pause_ms": [round(1000 * delta(gc_series("sum", g)) / count, 1) if count
+                             else None for g, count in enumerate(collections)],
+        "gc_pauses_over_25ms": int(sum(
+            count - delta(gc_series("bucket", g).replace("}", ',le="0.025"}'))
+            for g, count in enumerate(collections))),
     }
 
 

@@ -91,16 +91,28 @@ def test_worker_histograms_count_the_tail_between_two_scrapes() -> None:
     before = {"odds_batch_processing_seconds_count": 10.0,
               'odds_batch_processing_seconds_bucket{le="0.05"}': 9.0,
               "odds_end_to_end_latency_seconds_count": 100.0,
-              'odds_end_to_end_latency_seconds_bucket{le="0.1"}': 90.0}
+              'odds_end_to_end_latency_seconds_bucket{le="0.1"}': 90.0,
+              'odds_gc_pause_seconds_count{generation="1"}': 4.0,
+              'odds_gc_pause_seconds_sum{generation="1"}': 0.1,
+              'odds_gc_pause_seconds_bucket{generation="1",le="0.025"}': 3.0}
     after = {"odds_batch_processing_seconds_count": 110.0,
              "odds_batch_processing_seconds_sum": 2.0,
              'odds_batch_processing_seconds_bucket{le="0.05"}': 105.0,
              "odds_end_to_end_latency_seconds_count": 500.0,
-             'odds_end_to_end_latency_seconds_bucket{le="0.1"}': 487.0}
+             'odds_end_to_end_latency_seconds_bucket{le="0.1"}': 487.0,
+             'odds_gc_pause_seconds_count{generation="0"}': 50.0,
+             'odds_gc_pause_seconds_sum{generation="0"}': 0.1,
+             'odds_gc_pause_seconds_bucket{generation="0",le="0.025"}': 50.0,
+             'odds_gc_pause_seconds_count{generation="1"}': 6.0,
+             'odds_gc_pause_seconds_sum{generation="1"}': 0.16,
+             'odds_gc_pause_seconds_bucket{generation="1",le="0.025"}': 4.0}
     seen = worker_histograms(before, after)
     assert seen["batches"] == 100 and seen["batches_over_50ms"] == 4
     assert seen["ts_to_commit_over_100ms_pct"] == 0.75  # 3 of 400
+    assert seen["gc_collections"] == [50, 2, 0]
+    assert seen["gc_mean_pause_ms"] == [2.0, 30.0, None]
+    assert seen["gc_pauses_over_25ms"] == 1  # generation 1: 2 more, 1 more within 25 ms
     run = {"label": "1,000 msg/s", "offered_rate": 1000.0, "worker": seen}
     text = report.render({"latency": [run], "machine": {}, "options": {}})
-    assert "| 100, 20.0, 0.0, 4, 0.75 |" in text
+    assert "| 100, 20.0, 0.0, 4, 0.75, 1 |" in text
     assert worker_histograms({}, {})["ts_to_commit_over_100ms_pct"] is None
