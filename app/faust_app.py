@@ -19,9 +19,9 @@ if settings.event_loop == "uvloop":
     # Before Faust creates its loop: uvloop roughly halves the event loop's overhead.
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
-# Faust's consumer runs in its own thread. At Python's default 5 ms switch interval, each
-# wake-up of the odds agent's transaction (add partitions, produce, end) could wait up to
-# 5 ms for that thread to give up the GIL (docs/performance.md, "The GIL switch interval").
+# Faust's consumer runs in its own thread, and each wake-up of the odds agent's transaction
+# can wait up to this long for it to give up the GIL. Shorter intervals helped a small state
+# but cost planning time at full size, so the default is Python's 5 ms (docs/performance.md).
 sys.setswitchinterval(settings.gil_switch_ms / 1000)
 
 app = LeanApp(

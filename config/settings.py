@@ -237,7 +237,7 @@ class Settings:
             sink_web_port=_int(env, "SINK_WEB_PORT", 6070, minimum=1),
             producer_timeout=_float(env, "PRODUCER_TIMEOUT", 20.0),
             event_loop=_choice(env, "EVENT_LOOP", ("uvloop", "asyncio")),
-            gil_switch_ms=_float(env, "GIL_SWITCH_MS", 0.5),
+            gil_switch_ms=_float(env, "GIL_SWITCH_MS", 5.0),
             health_stall_seconds=_float(env, "HEALTH_STALL_SECONDS", 60.0),
             fault_stall_after_batches=_int(env, "FAULT_STALL_AGENT_AFTER", 0),
             transaction_timeout=_float(env, "TRANSACTION_TIMEOUT", 10.0),
