@@ -666,9 +666,10 @@ class Bench:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def gc_series(part: str, generation: int) -> str:
-    """One generation's ``_sum`` or ``_count`` series of the worker's GC pause histogram."""
-    return f'odds_gc_pause_seconds_{part}{{generation="{generation}"}}'
+def gc_series(part: str, generation: int, le: str | None = None) -> str:
+    """One generation's ``_sum``, ``_count`` or ``_bucket`` series of the worker's GC pauses."""
+    bound = f',le="{le}"' if le else ""
+    return f'odds_gc_pause_seconds_{part}{{generation="{generation}"{bound}}}'
 
 
 def worker_histograms(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
@@ -703,7 +704,7 @@ def worker_histograms(before: dict[str, float], after: dict[str, float]) -> dict
         "gc_mean_pause_ms": [round(1000 * delta(gc_series("sum", g)) / count, 1) if count
                              else None for g, count in enumerate(collections)],
         "gc_pauses_over_25ms": int(sum(
-            count - delta(gc_series("bucket", g).replace("}", ',le="0.025"}'))
+            count - delta(gc_series("bucket", g, "0.025"))
             for g, count in enumerate(collections))),
     }
 
