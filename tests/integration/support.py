@@ -186,8 +186,12 @@ class Worker:
 
     async def ready(self) -> bool:
         """``/ready`` answers 200 (a worker not answering yet is not ready)."""
+        return await self.answers("/ready")
+
+    async def answers(self, path: str) -> bool:
+        """``path`` answers 200; False while the process does not answer at all."""
         try:
-            return await self.status("/ready") == 200
+            return await self.status(path) == 200
         except (aiohttp.ClientError, TimeoutError):
             return False
 

@@ -23,14 +23,6 @@ from tests.integration.support import Worker, produce
 pytestmark = pytest.mark.faults
 
 
-async def healthy(process: Worker) -> bool:
-    """``/health`` answers 200 (``Worker.ready`` is the same for ``/ready``)."""
-    try:
-        return await process.status("/health") == 200
-    except (aiohttp.ClientError, TimeoutError):
-        return False
-
-
 async def sink_rows(sink: Worker) -> float:
     """Rows the sink process has written, from its own metrics."""
     async with aiohttp.ClientSession() as http, http.get(f"{sink.url}/metrics") as resp:
@@ -50,7 +42,7 @@ async def test_separate_sink_processes_write_mysql_scale_out_and_stop_cleanly(
         expected_task = asyncio.create_task(reference(spec, platform.partitions, tmp_path))
         worker = await platform.start_worker(0)
         first = platform.spawn_sink(0)
-        await until(lambda: healthy(first), 90, "the sink to serve /health")
+        await until(lambda: first.answers("/health"), 90, "the sink to serve /health")
         await until(first.ready, 30, "the sink to be ready")
         # The worker has no sink of its own: its readiness does not wait on one.
         await until(worker.ready, 90, "the worker to be ready")
