@@ -70,7 +70,7 @@ class TableReader:
         return state.partition_items(state.markets, source.message.partition)
 
 
-TABLE_IO: TableIO = RocksTableIO() if LEAN else FaustTableIO()
+TABLE_IO: TableIO = RocksTableIO(settings.market_cache_size) if LEAN else FaustTableIO()
 READER = TableReader(TABLE_IO)
 
 

@@ -204,6 +204,7 @@ class Settings:
     fault_exit_before_commit: int
     rocksdb_write_buffer_mb: int = 8
     rocksdb_block_cache_mb: int = 8
+    market_cache_size: int = 65536
     kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
 
     @classmethod
@@ -245,6 +246,7 @@ class Settings:
             fault_exit_before_commit=_int(env, "FAULT_EXIT_BEFORE_COMMIT", 0),
             rocksdb_write_buffer_mb=_int(env, "ROCKSDB_WRITE_BUFFER_MB", 8, minimum=1),
             rocksdb_block_cache_mb=_int(env, "ROCKSDB_BLOCK_CACHE_MB", 8, minimum=1),
+            market_cache_size=_int(env, "MARKET_CACHE_SIZE", 65536, minimum=0),
             kafka_security=KafkaSecurity.from_env(env),
         )
 

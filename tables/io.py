@@ -71,20 +71,21 @@ class DecodedCache:
         self.values.clear()
 
 
-#: Entries per table. Bench workload (medians over 400 values after 100,000 messages of
-#: ``bench.planning``, tracemalloc): an event is 2.0 KB of JSON and 7.3 KB decoded, read by
-#: every message about it; a market 0.7 KB and 2.4 KB; a digest 0.9 KB. Full caches hold
-#: ~80 MB.
-CACHE_CAPACITY = {"events": 4096, "markets": 16384, "producers": 1024, "digests": 8192}
+#: Entries per table (markets: ``MARKET_CACHE_SIZE``). Bench workload (medians over 400
+#: values after 100,000 messages of ``bench.planning``, tracemalloc): an event is 2.0 KB of
+#: JSON and 7.3 KB decoded, read by every message about it; a market 0.7 KB and 2.4 KB; a
+#: digest 0.9 KB.
+CACHE_CAPACITY = {"events": 4096, "producers": 1024, "digests": 8192}
 
 
 class RocksTableIO:
     """Direct access to the partition databases of Faust's RocksDB store."""
 
-    def __init__(self) -> None:
+    def __init__(self, market_cache: int) -> None:
         self.staged: defaultdict[
             tuple[str, int], list[tuple[bytes, bytes, Snapshot]]] = defaultdict(list)
-        self.caches = {name: DecodedCache(size) for name, size in CACHE_CAPACITY.items()}
+        capacity = {**CACHE_CAPACITY, "markets": market_cache}
+        self.caches = {name: DecodedCache(size) for name, size in capacity.items() if size}
         #: Databases written without the log since their last flush.
         self.unlogged: dict[tuple[str, int], Any] = {}
         self.write_options = WriteOptions()

@@ -40,7 +40,8 @@ def test_secret_from_file(tmp_path: Path) -> None:
     "env",
     [{"WEB_PORT": "x"}, {"TOPIC_PARTITIONS": "0"}, {"MYSQL_DSN": "postgres://a@b/c"},
      {"MYSQL_DSN": "mysql://h"}, {"APP_STORE": "rocksdict://"}, {"BATCH_WITHIN": "-1"},
-     {"MYSQL_DSN_FILE": "/nonexistent/file"}, {"APP_ID": "a b"}, {"GIL_SWITCH_MS": "0"}],
+     {"MYSQL_DSN_FILE": "/nonexistent/file"}, {"APP_ID": "a b"}, {"GIL_SWITCH_MS": "0"},
+     {"MARKET_CACHE_SIZE": "-1"}, {"MARKET_CACHE_SIZE": "64k"}],
 )
 def test_bad_settings_are_clear_errors(env: dict[str, str]) -> None:
     with pytest.raises(SettingsError):
@@ -56,6 +57,12 @@ def test_rocksdb_options_are_sized_per_partition_database() -> None:
     assert tuned.rocksdb_options()["block_cache_size"] == 32 * mib
     with pytest.raises(SettingsError):
         Settings.from_env({"ROCKSDB_WRITE_BUFFER_MB": "0"})
+
+
+def test_market_cache_size_from_the_environment() -> None:
+    assert Settings.from_env({}).market_cache_size == 65536
+    assert Settings.from_env({"MARKET_CACHE_SIZE": "0"}).market_cache_size == 0
+    assert Settings.from_env({"MARKET_CACHE_SIZE": "1000"}).market_cache_size == 1000
 
 
 def test_the_app_sets_the_gil_switch_interval() -> None:

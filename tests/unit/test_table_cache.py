@@ -1,6 +1,6 @@
 """The decoded-value cache of the RocksDB table path: bounded, oldest write out first."""
 
-from tables.io import DecodedCache
+from tables.io import CACHE_CAPACITY, DecodedCache, RocksTableIO
 
 
 def test_holds_at_most_its_capacity_and_evicts_the_least_recently_written() -> None:
@@ -20,3 +20,10 @@ def test_clear_forgets_everything() -> None:
     cache.put(3, b"k", {"v": 1})
     cache.clear()
     assert cache.get(3, b"k") is None
+
+
+def test_the_markets_cache_is_sized_by_the_setting_and_zero_turns_it_off() -> None:
+    sized = RocksTableIO(market_cache=100).caches
+    assert sized["markets"].capacity == 100
+    assert {name: sized[name].capacity for name in CACHE_CAPACITY} == CACHE_CAPACITY
+    assert "markets" not in RocksTableIO(market_cache=0).caches

@@ -28,7 +28,7 @@ topic = SimpleNamespace(get_topic_name=lambda: "markets-changelog")
 table = SimpleNamespace(name="markets", data=data, changelog_topic=topic)
 state.BY_NAME["markets"] = table
 event = SimpleNamespace(message=SimpleNamespace(partition=0))
-io = RocksTableIO()
+io = RocksTableIO(16)
 io.stage(table, event, "a", {"v": 1}, BatchSender())
 io.apply({("markets-changelog", 0): 10})
 io.forget()  # a rebalance: flushed
