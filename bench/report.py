@@ -224,7 +224,8 @@ def _throughput_table(results: dict[str, Any]) -> str:
         rows.append("")
         rows.append(
             f"The worker's own time in the one-worker run ({_fmt(throughput.get('seconds'))} s):"
-            f" {_fmt(worker['batches'])} batches of {_fmt(worker['batch_mean_ms'], 1)} ms,"
+            f" {_fmt(worker['batches'])} batches of {_fmt(worker['batch_mean_ms'], 1)} ms"
+            f" and {_fmt(worker.get('batch_messages_mean'), 1)} messages on average,"
             f" {_fmt(worker.get('batch_seconds'), 1)} s in all, of which planning and staging"
             f" {_fmt(worker.get('planning_seconds'), 1)} s and waiting for the batches'"
             f" transactions {_fmt(worker.get('transaction_seconds'), 1)} s.")

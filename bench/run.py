@@ -672,6 +672,14 @@ def gc_series(part: str, generation: int, le: str | None = None) -> str:
     return f'odds_gc_pause_seconds_{part}{{generation="{generation}"{bound}}}'
 
 
+def batch_sizes(delta: Callable[[str], float], after: dict[str, float]) -> dict[int, int]:
+    """Batches of at most n messages, for each bucket bound n of ``odds_batch_messages``."""
+    prefix = 'odds_batch_messages_bucket{le="'
+    bounds = [key[len(prefix):-2] for key in after if key.startswith(prefix)]
+    return {int(float(le)): int(delta(f'{prefix}{le}"}}'))
+            for le in sorted(bounds, key=float) if le != "+Inf"}
+
+
 def worker_histograms(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
     """What the worker's own histograms saw between two scrapes: batches, their mean time,
     their planning and transaction wait, and the mean from feed ts to the batch's commit
@@ -698,6 +706,10 @@ def worker_histograms(before: dict[str, float], after: dict[str, float]) -> dict
         "transaction_seconds": round(delta("odds_transaction_seconds_sum"), 1),
         "ts_to_commit_mean_ms": mean_ms("odds_end_to_end_latency_seconds", published),
         "batches_over_50ms": int(long_batches),
+        "batch_messages_mean": round(delta("odds_batch_messages_sum") / batches, 1)
+        if batches else None,
+        # Batches of at most ``le`` messages, for each bucket bound (cumulative).
+        "batch_messages_le": batch_sizes(delta, after),
         "ts_to_commit_over_100ms_pct": round(100 * late / published, 2) if published else None,
         # Collections by generation (0, 1, 2) and their mean pause: all threads stop meanwhile.
         "gc_collections": [int(count) for count in collections],

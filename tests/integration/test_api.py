@@ -322,6 +322,10 @@ async def test_health_ready_and_metrics(served: Served) -> None:
     assert planning + waiting <= total("odds_batch_processing_seconds_sum")
     assert (total("odds_transaction_seconds_count")
             == total("odds_batch_processing_seconds_count") > 0)
+    # Every feed message the worker read was in one batch (it also reads the producer
+    # status it writes to the feed, so at least the messages sent).
+    assert total("odds_batch_messages_count") == total("odds_batch_processing_seconds_count")
+    assert total("odds_batch_messages_sum") >= len(served.feed.messages)
 
 
 async def test_board_and_assets(served: Served) -> None:

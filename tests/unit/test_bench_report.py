@@ -49,10 +49,11 @@ def test_targets_come_from_the_results_document() -> None:
 
 def test_the_workers_own_time_split_is_reported() -> None:
     worker = {"batches": 700, "batch_mean_ms": 127.5, "batch_seconds": 88.7,
-              "planning_seconds": 60.1, "transaction_seconds": 22.9}
+              "planning_seconds": 60.1, "transaction_seconds": 22.9, "batch_messages_mean": 285.7}
     text = report.render({"throughput": {"seconds": 106.1, "worker_time": [worker]},
                           "machine": {}, "options": {}})
-    assert ("own time in the one-worker run (106 s): 700 batches of 127.5 ms, 88.7 s in all, "
+    assert ("own time in the one-worker run (106 s): 700 batches of 127.5 ms and 285.7 "
+            "messages on average, 88.7 s in all, "
             "of which planning and staging 60.1 s and waiting for the batches' transactions "
             "22.9 s.") in text
     assert "own time" not in report.render({"throughput": {"worker_time": []},
@@ -105,8 +106,14 @@ def test_worker_histograms_count_the_tail_between_two_scrapes() -> None:
              'odds_gc_pause_seconds_bucket{generation="0",le="0.025"}': 50.0,
              'odds_gc_pause_seconds_count{generation="1"}': 6.0,
              'odds_gc_pause_seconds_sum{generation="1"}': 0.16,
-             'odds_gc_pause_seconds_bucket{generation="1",le="0.025"}': 4.0}
+             'odds_gc_pause_seconds_bucket{generation="1",le="0.025"}': 4.0,
+             "odds_batch_messages_sum": 25_000.0,
+             'odds_batch_messages_bucket{le="500.0"}': 20.0,
+             'odds_batch_messages_bucket{le="1000.0"}': 100.0,
+             'odds_batch_messages_bucket{le="+Inf"}': 100.0}
     seen = worker_histograms(before, after)
+    assert seen["batch_messages_mean"] == 250.0
+    assert seen["batch_messages_le"] == {500: 20, 1000: 100}
     assert seen["batches"] == 100 and seen["batches_over_50ms"] == 4
     assert seen["ts_to_commit_over_100ms_pct"] == 0.75  # 3 of 400
     assert seen["gc_collections"] == [50, 2, 0]
