@@ -225,7 +225,7 @@ def _throughput_table(results: dict[str, Any]) -> str:
         rows.append(
             f"The worker's own time in the one-worker run ({_fmt(throughput.get('seconds'))} s):"
             f" {_fmt(worker['batches'])} batches of {_fmt(worker['batch_mean_ms'], 1)} ms"
-            f" and {_fmt(worker.get('batch_messages_mean'), 1)} messages on average,"
+            f"{_batch_messages(worker)},"
             f" {_fmt(worker.get('batch_seconds'), 1)} s in all, of which planning and staging"
             f" {_fmt(worker.get('planning_seconds'), 1)} s and waiting for the batches'"
             f" transactions {_fmt(worker.get('transaction_seconds'), 1)} s.")
@@ -258,6 +258,11 @@ def _throughput_runs(results: dict[str, Any]) -> list[tuple[str, dict[str, Any] 
         ("do-nothing Faust agent (take_events)", ceilings.get("faust_noop")),
         ("naive Faust agent (baseline)", ceilings.get("faust_naive")),
     ]
+
+
+def _batch_messages(worker: dict[str, Any]) -> str:
+    mean = worker.get("batch_messages_mean")  # not in results from before 6065104
+    return "" if mean is None else f" and {_fmt(mean, 1)} messages on average"
 
 
 def _worker_latency(worker: dict[str, Any] | None) -> str:
