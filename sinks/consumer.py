@@ -17,7 +17,12 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import CommitFailedError, ConsumerStoppedError, KafkaError
+from aiokafka.errors import (
+    CommitFailedError,
+    ConsumerStoppedError,
+    IllegalStateError,
+    KafkaError,
+)
 from mode import Service
 
 from app import metrics
@@ -121,10 +126,13 @@ class SinkConsumer(Service):
             await self.sink.write_with_retry(batch, stopping=lambda: self.should_stop)
         try:
             await consumer.commit(offsets)
-        except CommitFailedError:
-            # A rebalance took these partitions: their new owner writes them again (the
-            # writes are idempotent), so nothing is lost.
-            log.warning("sink commit refused after a rebalance; the new owner re-writes")
+        except (CommitFailedError, IllegalStateError) as exc:
+            # A rebalance took these partitions: the group refused the commit, or aiokafka
+            # did (IllegalStateError: not assigned now, or the rebalance is still under
+            # way). Whoever owns them next writes them again (the writes are idempotent),
+            # so nothing is lost, and this consumer carries on with what it holds.
+            log.warning("sink commit refused after a rebalance (%s); the new owner re-writes",
+                        type(exc).__name__)
 
     @Service.task
     async def _run(self) -> None:
