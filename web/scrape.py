@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
+from faust.exceptions import ConsumerNotStarted
 from prometheus_client import REGISTRY
 from prometheus_client.core import GaugeMetricFamily, Metric
 
@@ -42,9 +43,13 @@ def fetched_to(tp: Any) -> int:
 def partition_lag() -> dict[tuple[str, int], int]:
     """Return, per assigned agent partition, how many records are not read yet."""
     consumer: Any = app.consumer
+    try:
+        assigned = consumer.assignment()
+    except ConsumerNotStarted:
+        return {}  # not yet, or never: the separate MySQL sink process runs no Faust consumer
     names = {t.get_topic_name() for t in AGENT_TOPICS}
     lag = {}
-    for tp in consumer.assignment():
+    for tp in assigned:
         if tp.topic not in names:
             continue
         highwater = consumer.highwater(tp)
