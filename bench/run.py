@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -675,9 +676,8 @@ def gc_series(part: str, generation: int, le: str | None = None) -> str:
 def batch_sizes(delta: Callable[[str], float], after: dict[str, float]) -> dict[int, int]:
     """Batches of at most n messages, for each bucket bound n of ``odds_batch_messages``."""
     prefix = 'odds_batch_messages_bucket{le="'
-    bounds = [key[len(prefix):-2] for key in after if key.startswith(prefix)]
-    return {int(float(le)): int(delta(f'{prefix}{le}"}}'))
-            for le in sorted(bounds, key=float) if le != "+Inf"}
+    bounds = {float(key[len(prefix):-2]): key for key in after if key.startswith(prefix)}
+    return {int(le): int(delta(key)) for le, key in sorted(bounds.items()) if le != math.inf}
 
 
 def worker_histograms(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
@@ -687,8 +687,12 @@ def worker_histograms(before: dict[str, float], after: dict[str, float]) -> dict
     def delta(name: str) -> float:
         return after.get(name, 0.0) - before.get(name, 0.0)
 
+    def mean(total: str, count: float, scale: float = 1000.0) -> float | None:
+        """``total``'s increase per observation (x ``scale``: seconds to ms by default)."""
+        return round(scale * delta(total) / count, 1) if count else None
+
     def mean_ms(histogram: str, count: float) -> float | None:
-        return round(1000 * delta(f"{histogram}_sum") / count, 1) if count else None
+        return mean(f"{histogram}_sum", count)
 
     batches = delta("odds_batch_processing_seconds_count")
     published = delta("odds_end_to_end_latency_seconds_count")
@@ -706,15 +710,14 @@ def worker_histograms(before: dict[str, float], after: dict[str, float]) -> dict
         "transaction_seconds": round(delta("odds_transaction_seconds_sum"), 1),
         "ts_to_commit_mean_ms": mean_ms("odds_end_to_end_latency_seconds", published),
         "batches_over_50ms": int(long_batches),
-        "batch_messages_mean": round(delta("odds_batch_messages_sum") / batches, 1)
-        if batches else None,
+        "batch_messages_mean": mean("odds_batch_messages_sum", batches, scale=1),
         # Batches of at most ``le`` messages, for each bucket bound (cumulative).
         "batch_messages_le": batch_sizes(delta, after),
         "ts_to_commit_over_100ms_pct": round(100 * late / published, 2) if published else None,
         # Collections by generation (0, 1, 2) and their mean pause: all threads stop meanwhile.
         "gc_collections": [int(count) for count in collections],
-        "gc_mean_pause_ms": [round(1000 * delta(gc_series("sum", g)) / count, 1) if count
-                             else None for g, count in enumerate(collections)],
+        "gc_mean_pause_ms": [mean(gc_series("sum", g), count)
+                             for g, count in enumerate(collections)],
         "gc_pauses_over_25ms": int(sum(
             count - delta(gc_series("bucket", g, "0.025"))
             for g, count in enumerate(collections))),

@@ -45,7 +45,7 @@ async def test_a_commit_refused_after_a_rebalance_is_not_a_consumer_failure(
     assert f"sink commit refused after a rebalance ({type(error).__name__})" in caplog.text
 
 
-async def test_other_kafka_errors_still_restart_the_consumer() -> None:
+async def test_other_kafka_errors_still_propagate_to_the_consumer_restart() -> None:
     settings = Settings.from_env({})
     sink = SinkConsumer(settings, None, {})  # type: ignore[arg-type]
     consumer = RefusingConsumer(KafkaConnectionError("broker gone"))
