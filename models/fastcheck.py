@@ -50,11 +50,14 @@ def _outcome_problem(outcome: Any) -> str | None:
         return " must be an object with an id"
     if not _ascii_id(outcome["id"], 128):
         return ".id must be 1-128 printable ASCII characters"
-    if len(outcome) == 2 and "odds" in outcome:
-        # The common shape, {id, odds}: one check.
+    size = len(outcome)
+    if "odds" in outcome and (size == 2 or (size == 3 and "active" in outcome)):
+        # The common shapes, {id, odds} and {id, odds, active}: the checks of the path below.
         value = outcome["odds"]
-        return None if _number(value) and 1.0 < value <= 10000 else (
-            ".odds must be a number > 1 and <= 10000")
+        if not (_number(value) and 1.0 < value <= 10000):
+            return ".odds must be a number > 1 and <= 10000"
+        return None if size == 2 or type(outcome["active"]) is bool else (
+            ".active must be a boolean")
     for name in ("odds", "last_traded"):
         if name in outcome:
             value = outcome[name]

@@ -113,3 +113,16 @@ def test_a_valid_message_passes_both() -> None:
                          "outcomes": [{"id": "1", "odds": 2.5, "active": True,
                                        "back": [[2.5, 10.0]], "lay": []}]}]}
     assert fast_accepts(good) and schema_accepts(good)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.fixed_dictionaries({"id": mostly(st.sampled_from(["1", "2"]), ids),
+                              "odds": mostly(st.floats(1.01, 50, allow_nan=False), edges,
+                                             weird)},
+                             optional={"active": mostly(st.booleans(), weird)}))
+def test_the_common_outcome_shapes_get_the_schema_verdict(shape: dict[str, Any]) -> None:
+    """{id, odds} and {id, odds, active}, the shapes of nearly every outcome, take a short
+    path through the check; the generator above seldom draws exactly these."""
+    candidate = {"type": "odds_change", "event_id": "sr:match:1", "producer": 1, "ts": 5,
+                 "markets": [{"id": "1", "specifiers": "", "outcomes": [shape]}]}
+    assert fast_accepts(candidate) == schema_accepts(candidate), candidate

@@ -1,6 +1,6 @@
 from typing import Any
 
-from models.market import Verdict, apply_odds_change, market_key
+from models.market import Verdict, apply_bet_stop, apply_odds_change, finish, market_key
 from models.odds import american, direction, fractional, margin
 
 
@@ -84,3 +84,31 @@ def test_helpers() -> None:
     assert fractional(1.95) == "19/20" and fractional(1.01) == "1/100"
     assert margin([]) is None
     assert direction(None, 2.0) == "same" and direction(2.0, 1.5) == "down"
+
+
+def test_the_common_outcome_shapes_build_what_the_general_path_builds() -> None:
+    """{id, odds} and {id, odds, active} take a short path; an extra field that changes
+    nothing (probability None) sends the same outcome down the general one."""
+    held = apply(None, 100, feed_market(2.0, 3.0)).snapshot
+    for shape in ({"odds": 2.2}, {"odds": 2.2, "active": True},
+                  {"odds": 2.2, "active": False}, {"odds": 2.0, "active": True}):
+        for current in (None, held):
+            short = {"id": "1", "specifiers": "", "outcomes": [{"id": "1", **shape}]}
+            general = {**short, "outcomes": [{"id": "1", **shape, "probability": None}]}
+            fast, slow = apply(current, 200, short), apply(current, 200, general)
+            assert fast.snapshot is not None and slow.snapshot is not None
+            assert fast == slow
+            # The order outcomes have always had (the changelog and markets.v1 keep it).
+            assert list(fast.snapshot["outcomes"][0]) == [
+                "id", "result", "void_factor", "dead_heat_factor", "odds", "active",
+                "probability", "implied_probability", "american", "fractional", "direction"]
+
+
+def test_a_bet_stop_on_an_idle_market_matches_the_full_comparison() -> None:
+    """A market already suspended: the bet stop's shortcut gives what ``finish`` gives."""
+    snap = apply(None, 100, feed_market(2.0, 3.0, status="suspended")).snapshot
+    assert snap is not None
+    for ts in (100, 150):
+        assert apply_bet_stop(snap, ts, "suspended") == finish(snap, {**snap}, ts)
+    assert apply_bet_stop(snap, 150, "suspended").verdict is Verdict.UNCHANGED
+    assert apply_bet_stop(snap, 100, "suspended").verdict is Verdict.IGNORED
