@@ -44,8 +44,8 @@ Change = tuple[str, str | None, Any, Any]
 class Applied(NamedTuple):
     """The result of a rule: verdict, the snapshot to store (None: nothing) and its changes."""
 
-    # A named tuple, not a frozen dataclass: made for every market a message touches, and
-    # a frozen dataclass's __init__ cost ~3.5x as much.
+    # A named tuple, not a frozen dataclass: one is made for every market a message touches,
+    # and a frozen dataclass's __init__ cost twice as much (496 ns against 237, timeit).
     verdict: Verdict
     snapshot: Snapshot | None = None
     published: bool = False
