@@ -221,8 +221,8 @@ def apply_odds_change(
     producer_down: bool = False,
 ) -> Applied:
     """Apply one market of an ``odds_change``: prices always, status unless terminal."""
-    if current is not None and ts < current["ts"]:
-        return STALE  # ``admit``, inline: this is the hottest rule
+    if (rejected := admit(current, ts)) is not None:
+        return rejected
     changed = False
     if current is not None and len(feed_market) <= 4 and "in_play" not in current:
         same = _same_prices(feed_market["outcomes"], current["outcomes"])

@@ -29,6 +29,13 @@ class Message:
     value = None  # a tombstone: nothing to write, only an offset to commit
 
 
+def sink_on(partition: int) -> tuple[SinkConsumer, TopicPartition]:
+    """A sink that writes nothing to MySQL, and one of its input partitions."""
+    settings = Settings.from_env({})
+    sink = SinkConsumer(settings, None, {})  # type: ignore[arg-type]  # no MySQL write
+    return sink, TopicPartition(settings.topic("markets.v1"), partition)
+
+
 @pytest.mark.parametrize("error", [
     CommitFailedError("rebalanced"),
     IllegalStateError("Partition TopicPartition(topic='markets.v1', partition=3) is not assigned"),
@@ -36,19 +43,15 @@ class Message:
 ])
 async def test_a_commit_refused_after_a_rebalance_is_not_a_consumer_failure(
         error: Exception, caplog: pytest.LogCaptureFixture) -> None:
-    settings = Settings.from_env({})
-    sink = SinkConsumer(settings, None, {})  # type: ignore[arg-type]  # no MySQL write
+    sink, tp = sink_on(3)
     consumer = RefusingConsumer(error)
-    tp = TopicPartition(settings.topic("markets.v1"), 3)
     await sink._write_and_commit(consumer, {tp: [Message()]})  # type: ignore[arg-type]
     assert consumer.commits == [{tp: 42}]
     assert f"sink commit refused after a rebalance ({type(error).__name__})" in caplog.text
 
 
 async def test_other_kafka_errors_still_propagate_to_the_consumer_restart() -> None:
-    settings = Settings.from_env({})
-    sink = SinkConsumer(settings, None, {})  # type: ignore[arg-type]
+    sink, tp = sink_on(0)
     consumer = RefusingConsumer(KafkaConnectionError("broker gone"))
-    tp = TopicPartition(settings.topic("markets.v1"), 0)
     with pytest.raises(KafkaConnectionError):
         await sink._write_and_commit(consumer, {tp: [Message()]})  # type: ignore[arg-type]
