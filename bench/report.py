@@ -89,6 +89,34 @@ def summary(results: dict[str, Any]) -> dict[str, float | None]:
     }
 
 
+#: The processes the platform needs besides its worker (keys of a run's ``cpu``).
+SERVICES = ("sink", "mariadb", "kafka")
+
+
+def cpu_per_message(run: dict[str, Any]) -> dict[str, float]:
+    """CPU milliseconds per feed message of each metered process in a throughput run."""
+    cpu = run.get("cpu") or {}
+    messages, wall = run.get("messages"), cpu.get("wall_s")
+    if not messages or not wall:
+        return {}
+    return {key.removesuffix("_cores"): cores * wall * 1000 / messages
+            for key, cores in cpu.items()
+            if key.endswith("_cores") and key not in ("machine_cores", "other_cores")}
+
+
+def services_ceiling(run: dict[str, Any], cores: float | None) -> float | None:
+    """Feed msg/s at which the sink, MariaDB and the broker alone would fill ``cores``.
+
+    The rate a worker that cost nothing could reach on this machine, if each service's
+    CPU per message stays what it was in the run.
+    """
+    per_message = cpu_per_message(run)
+    services = sum(per_message.get(name, 0.0) for name in SERVICES)
+    if not cores or services <= 0:
+        return None
+    return cores * 1000 / services
+
+
 def _fmt(value: Any, digits: int = 0) -> str:
     if value is None:
         return "-"
@@ -229,6 +257,16 @@ def _throughput_table(results: dict[str, Any]) -> str:
             f" {_fmt(worker.get('batch_seconds'), 1)} s in all, of which planning and staging"
             f" {_fmt(worker.get('planning_seconds'), 1)} s and waiting for the batches'"
             f" transactions {_fmt(worker.get('transaction_seconds'), 1)} s.")
+    per_message = cpu_per_message(throughput)
+    if per_message:
+        cores = (results.get("machine") or {}).get("cores")
+        rows.append("")
+        rows.append(
+            "CPU per feed message in the one-worker run (ms): "
+            + ", ".join(f"{name} {value:.3f}" for name, value in per_message.items())
+            + f". The sink, MariaDB and the broker alone would fill the machine's {cores} "
+            f"cores at {_fmt(services_ceiling(throughput, cores))} msg/s: the most a worker "
+            "that cost nothing could reach here, at this run's CPU per message.")
     correctness = results.get("correctness") or {}
     if correctness:
         markets = correctness.get("markets") or {}

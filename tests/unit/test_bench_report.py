@@ -63,6 +63,23 @@ def test_the_workers_own_time_split_is_reported() -> None:
                                             "machine": {}, "options": {}})
 
 
+def test_cpu_per_message_gives_the_ceiling_of_a_worker_that_cost_nothing() -> None:
+    run = {"messages": 1000, "cpu": {"kafka_cores": 0.05, "mariadb_cores": 0.1,
+                                     "sink_cores": 0.05, "worker0_cores": 0.2,
+                                     "machine_cores": 0.45, "other_cores": 0.05, "wall_s": 10.0}}
+    per_message = report.cpu_per_message(run)
+    assert per_message == {"kafka": 0.5, "mariadb": 1.0, "sink": 0.5, "worker0": 2.0}
+    assert report.services_ceiling(run, 2) == 1000.0  # 2 cores / 2 ms of services per message
+    text = report.render({"throughput": run, "machine": {"cores": 2}, "options": {}})
+    assert ("CPU per feed message in the one-worker run (ms): kafka 0.500, mariadb 1.000, "
+            "sink 0.500, worker0 2.000. The sink, MariaDB and the broker alone would fill the "
+            "machine's 2 cores at 1,000 msg/s") in text
+    assert report.cpu_per_message({"messages": 1000, "cpu": {}}) == {}
+    assert report.services_ceiling({"messages": 0, "cpu": run["cpu"]}, 2) is None
+    assert "CPU per feed message" not in report.render(
+        {"throughput": {"messages": 0}, "machine": {}, "options": {}})
+
+
 def test_updated_ts_is_read_without_parsing() -> None:
     value = orjson.dumps({"event_id": "e", "outcomes": [{"id": "1"}], "updated_ts": 1234567,
                           "version": 3})
