@@ -34,6 +34,12 @@ log = logging.getLogger(__name__)
 
 #: Seconds to wait before retrying after the consumer itself failed.
 RETRY_SECONDS = 1.0
+#: A fetch answers once this much is waiting, or after ``FETCH_MAX_WAIT_MS`` (aiokafka: 1 byte,
+#: 500 ms). With the defaults the broker answered each transaction's commit with its own small
+#: response, ~50 a second at 1,000 msg/s, each decoded here for a batch that waits for
+#: ``SINK_WITHIN`` (200 ms) anyway: 15-25% of the sink's CPU at that rate (docs/performance.md).
+FETCH_MIN_BYTES = 256 * 1024
+FETCH_MAX_WAIT_MS = 100
 
 
 def sink_group(settings: Settings) -> str:
@@ -83,8 +89,8 @@ class SinkConsumer(Service):
         return AIOKafkaConsumer(
             *self.fields, group_id=sink_group(self.settings), enable_auto_commit=False,
             auto_offset_reset="earliest", isolation_level="read_committed",
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-            fetch_max_bytes=16 * 1024 * 1024, **self.client)
+            max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=16 * 1024 * 1024,
+            fetch_min_bytes=FETCH_MIN_BYTES, fetch_max_wait_ms=FETCH_MAX_WAIT_MS, **self.client)
 
     async def kafka_problem(self) -> str | None:
         """Return why this sink cannot read from Kafka now, or None."""
