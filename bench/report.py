@@ -89,8 +89,9 @@ def summary(results: dict[str, Any]) -> dict[str, float | None]:
     }
 
 
-#: The processes the platform needs besides its worker (keys of a run's ``cpu``).
-SERVICES = ("sink", "mariadb", "kafka")
+#: The processes the platform needs besides its worker (keys of a run's ``cpu``), as named in
+#: the report. With ``--sink inline`` the sink's CPU is the worker's.
+SERVICES = {"sink": "the sink", "mariadb": "MariaDB", "kafka": "the broker"}
 
 
 def cpu_per_message(run: dict[str, Any]) -> dict[str, float]:
@@ -264,7 +265,7 @@ def _throughput_table(results: dict[str, Any]) -> str:
         rows.append(
             "CPU per feed message in the one-worker run (ms): "
             + ", ".join(f"{name} {value:.3f}" for name, value in per_message.items())
-            + f". The sink, MariaDB and the broker alone would fill the machine's {cores} "
+            + f". {_services_named(per_message)} alone would fill the machine's {cores} "
             f"cores at {_fmt(services_ceiling(throughput, cores))} msg/s: the most a worker "
             "that cost nothing could reach here, at this run's CPU per message.")
     correctness = results.get("correctness") or {}
@@ -296,6 +297,12 @@ def _throughput_runs(results: dict[str, Any]) -> list[tuple[str, dict[str, Any] 
         ("do-nothing Faust agent (take_events)", ceilings.get("faust_noop")),
         ("naive Faust agent (baseline)", ceilings.get("faust_naive")),
     ]
+
+
+def _services_named(per_message: dict[str, float]) -> str:
+    names = [name for key, name in SERVICES.items() if key in per_message]
+    text = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
+    return text[:1].upper() + text[1:]
 
 
 def _batch_messages(worker: dict[str, Any]) -> str:

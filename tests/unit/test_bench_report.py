@@ -74,6 +74,9 @@ def test_cpu_per_message_gives_the_ceiling_of_a_worker_that_cost_nothing() -> No
     assert ("CPU per feed message in the one-worker run (ms): kafka 0.500, mariadb 1.000, "
             "sink 0.500, worker0 2.000. The sink, MariaDB and the broker alone would fill the "
             "machine's 2 cores at 1,000 msg/s") in text
+    inline = {**run, "cpu": {k: v for k, v in run["cpu"].items() if k != "sink_cores"}}
+    assert "MariaDB and the broker alone would fill the machine's 2 cores at 1,333 msg/s" in (
+        report.render({"throughput": inline, "machine": {"cores": 2}, "options": {}}))
     assert report.cpu_per_message({"messages": 1000, "cpu": {}}) == {}
     assert report.services_ceiling({"messages": 0, "cpu": run["cpu"]}, 2) is None
     assert "CPU per feed message" not in report.render(
