@@ -105,17 +105,18 @@ def cpu_per_message(run: dict[str, Any]) -> dict[str, float]:
             if key.endswith("_cores") and key not in ("machine_cores", "other_cores")}
 
 
-def services_ceiling(run: dict[str, Any], cores: float | None) -> float | None:
-    """Feed msg/s at which the sink, MariaDB and the broker alone would fill ``cores``.
+def services_ceiling(run: dict[str, Any], cores: float | None,
+                     worker_ms: float = 0.0) -> float | None:
+    """Feed msg/s at which the sink, MariaDB and the broker would fill ``cores``.
 
-    The rate a worker that cost nothing could reach on this machine, if each service's
-    CPU per message stays what it was in the run.
+    The rate a worker costing ``worker_ms`` per message (0: nothing) could reach on this
+    machine, if each service's CPU per message stays what it was in the run.
     """
     per_message = cpu_per_message(run)
     services = sum(per_message.get(name, 0.0) for name in SERVICES)
     if not cores or services <= 0:
         return None
-    return cores * 1000 / services
+    return cores * 1000 / (services + worker_ms)
 
 
 def _fmt(value: Any, digits: int = 0) -> str:
@@ -267,7 +268,8 @@ def _throughput_table(results: dict[str, Any]) -> str:
             + ", ".join(f"{name} {value:.3f}" for name, value in per_message.items())
             + f". {_services_named(per_message)} alone would fill the machine's {cores} "
             f"cores at {_fmt(services_ceiling(throughput, cores))} msg/s: the most a worker "
-            "that cost nothing could reach here, at this run's CPU per message.")
+            "that cost nothing could reach here, at this run's CPU per message."
+            + _noop_floor(results, throughput, cores))
     correctness = results.get("correctness") or {}
     if correctness:
         markets = correctness.get("markets") or {}
@@ -297,6 +299,16 @@ def _throughput_runs(results: dict[str, Any]) -> list[tuple[str, dict[str, Any] 
         ("do-nothing Faust agent (take_events)", ceilings.get("faust_noop")),
         ("naive Faust agent (baseline)", ceilings.get("faust_naive")),
     ]
+
+
+def _noop_floor(results: dict[str, Any], throughput: dict[str, Any],
+                cores: float | None) -> str:
+    noop = cpu_per_message((results.get("ceilings") or {}).get("faust_noop") or {})
+    if "ceiling" not in noop:
+        return ""
+    rate = services_ceiling(throughput, cores, noop["ceiling"])
+    return (f" Adding the do-nothing Faust agent's own {noop['ceiling']:.3f} ms per message (the"
+            f" least a Faust worker spends), {_fmt(rate)} msg/s.")
 
 
 def _services_named(per_message: dict[str, float]) -> str:

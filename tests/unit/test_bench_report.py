@@ -74,6 +74,13 @@ def test_cpu_per_message_gives_the_ceiling_of_a_worker_that_cost_nothing() -> No
     assert ("CPU per feed message in the one-worker run (ms): kafka 0.500, mariadb 1.000, "
             "sink 0.500, worker0 2.000. The sink, MariaDB and the broker alone would fill the "
             "machine's 2 cores at 1,000 msg/s") in text
+    noop = {"messages": 1000, "cpu": {"ceiling_cores": 0.05, "wall_s": 10.0}}  # 0.5 ms/msg
+    assert report.services_ceiling(run, 2, 0.5) == 800.0
+    assert ("Adding the do-nothing Faust agent's own 0.500 ms per message (the least a Faust "
+            "worker spends), 800 msg/s.") in report.render(
+        {"throughput": run, "ceilings": {"faust_noop": noop}, "machine": {"cores": 2},
+         "options": {}})
+    assert "do-nothing Faust agent's own" not in text
     inline = {**run, "cpu": {k: v for k, v in run["cpu"].items() if k != "sink_cores"}}
     assert "MariaDB and the broker alone would fill the machine's 2 cores at 1,333 msg/s" in (
         report.render({"throughput": inline, "machine": {"cores": 2}, "options": {}}))
