@@ -253,7 +253,7 @@ async def process(events: Sequence[Event]) -> BatchPlan[Event]:
     published_ms = now_ms()
     for pending in plan.markets.values():
         if pending.publish:
-            metrics.E2E_LATENCY.observe(max(0, published_ms - pending.state["updated_ts"]) / 1000)
+            metrics.observe_end_to_end((published_ms - pending.state["updated_ts"]) / 1000)
     metrics.BATCH_MESSAGES.observe(len(events))
     if events:
         metrics.MESSAGE_SECONDS.observe((time.perf_counter() - started) / len(events))
