@@ -14,8 +14,9 @@ deployment (own app id, topic prefix and database), removed afterwards:
 6. state and recovery: 1,000,000 markets held, RSS, RocksDB on disk, restart to ready from
    the local store and from the changelog alone.
 
-Prints a markdown table, writes ``bench/results/<timestamp>.json`` and (full runs)
-``docs/performance.md``.
+Prints a markdown table, writes ``bench/results/<timestamp>.json`` and (full runs) puts the
+rendered run at the end of ``docs/performance.md`` in place of the previous one; the
+hand-written sections before it stay.
 """
 
 from __future__ import annotations
@@ -779,9 +780,26 @@ def _round(value: float | None) -> int | None:
     return round(value) if value is not None else None
 
 
+#: Where the rendered run starts in docs/performance.md; everything before it is hand-written.
+RUN_HEADING = "\n### Run "
+
+
+def docs_with_run(text: str | None, markdown: str, json_path: str) -> str:
+    """``text`` with its rendered run (from the last ``### Run`` heading on) replaced.
+
+    The hand-written sections before it stay. Without a rendered run, the template.
+    """
+    rendered = f"{markdown}\n\nFull numbers: `{json_path}` (not committed).\n"
+    if text is None or RUN_HEADING not in text:
+        return DOCS_TEMPLATE.format(results=rendered)
+    return text[:text.rindex(RUN_HEADING) + 1] + rendered
+
+
 def write_docs(results: dict[str, Any], markdown: str) -> None:
-    DOCS.write_text(DOCS_TEMPLATE.format(results=markdown,
-                                         json=f"bench/results/{results['stamp']}.json"))
+    text = DOCS.read_text() if DOCS.exists() else None
+    DOCS.write_text(docs_with_run(text, markdown, f"bench/results/{results['stamp']}.json"))
+    log(f"{DOCS.relative_to(ROOT)}: the rendered run replaced; the prose of 'Latest results' "
+        "and the full-runs table are written by hand")
 
 
 DOCS_TEMPLATE = """# Performance
@@ -836,10 +854,7 @@ generator share its cores, so every ratio is measured in the same run on the sam
 
 ## Latest results
 
-{results}
-
-Full numbers: `{json}` (not committed).
-"""
+{results}"""
 
 
 def default_loop() -> str:
@@ -891,7 +906,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="longest wait for the machine to quiet down, seconds")
     parser.add_argument("--ready-timeout", type=float, help="restart to ready limit (900)")
     parser.add_argument("--docs", action=argparse.BooleanOptionalAction, default=None,
-                        help="write docs/performance.md (default: full runs only)")
+                        help="replace the rendered run in docs/performance.md "
+                             "(default: full runs only)")
     parser.add_argument("--keep", action="store_true", help="keep worker logs in /tmp")
     parser.add_argument("--render", type=Path, metavar="RESULTS_JSON",
                         help="measure nothing: print (and with --docs write) the markdown of a "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from bench import report
+from bench import report, run
 from bench.kafka_io import updated_ts
 from bench.reference import compare, replay_partitions
 from bench.workload import Workload
@@ -153,3 +153,16 @@ def test_worker_histograms_count_the_tail_between_two_scrapes() -> None:
     text = report.render({"latency": [run], "machine": {}, "options": {}})
     assert "| 100, 20.0, 0.0, 4, 0.75, 1 |" in text
     assert worker_histograms({}, {})["ts_to_commit_over_100ms_pct"] is None
+
+
+def test_docs_keep_the_hand_written_sections_and_replace_the_rendered_run() -> None:
+    text = ("# Performance\n\n## Latest results\n\nHand-written prose.\n\n### A section\n\n"
+            "### Run bench1 (old)\n\nold table\n\nFull numbers: `old.json` (not committed).\n")
+    new = run.docs_with_run(text, "### Run bench2 (new)\n\nnew table", "bench/results/new.json")
+    assert new == ("# Performance\n\n## Latest results\n\nHand-written prose.\n\n### A section\n\n"
+                   "### Run bench2 (new)\n\nnew table\n\n"
+                   "Full numbers: `bench/results/new.json` (not committed).\n")
+    fresh = run.docs_with_run(None, "### Run bench2 (new)", "x.json")
+    assert fresh.startswith("# Performance") and "## How to reproduce" in fresh
+    assert fresh.endswith("## Latest results\n\n### Run bench2 (new)\n\n"
+                          "Full numbers: `x.json` (not committed).\n")
