@@ -798,8 +798,8 @@ def docs_with_run(text: str | None, markdown: str, json_path: str) -> str:
 def write_docs(results: dict[str, Any], markdown: str) -> None:
     text = DOCS.read_text() if DOCS.exists() else None
     DOCS.write_text(docs_with_run(text, markdown, f"bench/results/{results['stamp']}.json"))
-    log(f"{DOCS.relative_to(ROOT)}: the rendered run replaced; the prose of 'Latest results' "
-        "and the full-runs table are written by hand")
+    print(f"wrote {DOCS.relative_to(ROOT)} (the rendered run at its end; the prose of "
+          "'Latest results' and the full-runs table are written by hand)")
 
 
 DOCS_TEMPLATE = """# Performance
@@ -933,7 +933,6 @@ def main(argv: list[str] | None = None) -> int:
         print(markdown)
         if args.docs:
             write_docs(results, markdown)
-            print(f"wrote {DOCS.relative_to(ROOT)}")
         return 0
     bench = Bench(args)
 
@@ -974,7 +973,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nresults: {path.relative_to(ROOT)}")
         if args.docs and status == 0:
             write_docs(bench.results, markdown)
-            print(f"wrote {DOCS.relative_to(ROOT)}")
     return status
 
 
