@@ -3,7 +3,7 @@
 Only what a replay needs is read from each record: its timestamp and its record key. Everything
 else is left to the platform's adapters, which dead-letter bad records; a reader fails only on
 input it cannot frame (a missing file, a broken archive, a line that is not JSON, XML without a
-root element or a timestamp).
+root element, a UOF feed message without an integer timestamp).
 """
 
 from __future__ import annotations
@@ -37,6 +37,11 @@ _START_TAG = re.compile(
 _ATTRIBUTE = re.compile(rb"([^\s=/>]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 _UTF8_BOM = b"\xef\xbb\xbf"
 _INTEGER = re.compile(rb"[+-]?[0-9]{1,18}")
+#: Roots of the UOF feed messages, which must carry an integer ``timestamp``; any other
+#: document (an API response such as ``<fixtures_fixture>``) is passed on without one.
+UOF_FEED_ROOTS = frozenset({
+    "odds_change", "bet_stop", "bet_settlement", "rollback_bet_settlement", "bet_cancel",
+    "rollback_bet_cancel", "fixture_change", "alive", "snapshot_complete"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,19 +150,34 @@ def _uof_record(source: str, line: int, raw: bytes, *, document: bool) -> Record
     attributes: dict[bytes, bytes] = {}
     for match in _ATTRIBUTE.finditer(root.group(2)):
         attributes.setdefault(match.group(1), (match.group(2) or match.group(3) or b"").strip())
-    timestamp = attributes.get(b"timestamp")
     tag = root.group(1).decode("ascii", "replace")
+    return RecordedMessage(source, line, _uof_timestamp(source, where, tag, attributes),
+                           _uof_key(attributes), raw)
+
+
+def _uof_timestamp(source: str, where: int, tag: str,
+                   attributes: dict[bytes, bytes]) -> int | None:
+    """Return a feed message's timestamp (required), or any other document's if it has one."""
+    timestamp = attributes.get(b"timestamp")
+    if tag not in UOF_FEED_ROOTS:
+        # The adapter translates or dead-letters it; the pacer sends it with the one before.
+        return int(timestamp) if timestamp and _INTEGER.fullmatch(timestamp) else None
     if not timestamp:
         raise RecordedFeedError(source, where, f"<{tag}> has no timestamp")
     if not _INTEGER.fullmatch(timestamp):
         shown = timestamp[:32].decode("utf-8", "replace")
         raise RecordedFeedError(source, where, f"<{tag}> timestamp {shown!r} is not an integer")
+    return int(timestamp)
+
+
+def _uof_key(attributes: dict[bytes, bytes]) -> bytes | None:
+    """Return the record key: the event id, else ``producer:{product}``, else None."""
     key: bytes | None = attributes.get(b"event_id") or None
     if key is None and attributes.get(b"product"):
         # Producer-level messages (alive, snapshot_complete) have no event; the platform keys
         # them by producer, like the canonical feed.
         key = b"producer:" + attributes[b"product"]
-    return RecordedMessage(source, line, int(timestamp), key, raw)
+    return key
 
 
 def read_uof(path: Path) -> Iterator[RecordedMessage]:

@@ -122,6 +122,41 @@ def test_uof_line_errors_name_the_line(tmp_path: Path) -> None:
     assert (error.line, error.reason) == (3, "<alive> has no timestamp")
 
 
+def test_uof_other_documents_are_passed_on_without_a_timestamp(tmp_path: Path) -> None:
+    # The fixtures API serves <fixtures_fixture generated_at="..."> with no timestamp.
+    shutil.copy(UOF / "api" / "fixture-0.xml", tmp_path / "b.xml")
+    write(tmp_path / "a.xml", '<alive product="1" timestamp="10" subscribed="1"/>')
+    write(tmp_path / "c.xml", f"{DECLARATION}\n<foo/>")
+    write(tmp_path / "d.xml", '<bar event_id="sr:match:5" timestamp="soon"/>')
+    write(tmp_path / "e.xml", "<baz product='2' timestamp='40'>text</baz>")
+    messages = read("uof", tmp_path)
+    assert [(m.key, m.ts_ms) for m in messages] == [
+        (b"producer:1", 10), (None, None), (None, None), (b"sr:match:5", None),
+        (b"producer:2", 40)]
+    assert messages[1].value == (UOF / "api" / "fixture-0.xml").read_bytes()
+
+
+def test_uof_line_file_passes_other_documents_on(tmp_path: Path) -> None:
+    path = write(tmp_path / "feed.log", '<alive timestamp="1" product="1" subscribed="1"/>\n'
+                                        '<foo/>\n<alive timestamp="3" product="1"/>\n')
+    assert [(m.line, m.ts_ms, m.key) for m in read("uof", path)] == [
+        (1, 1, b"producer:1"), (2, None, None), (3, 3, b"producer:1")]
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("<foo", "no XML root element"),
+    ("foo/>", "no XML root element"),
+    ('<odds_change event_id="sr:match:1" timestamp="1.5"/>',
+     "<odds_change> timestamp '1.5' is not an integer"),
+    ("<fixture_change event_id='sr:match:1' product='1'/>", "<fixture_change> has no timestamp"),
+])
+def test_uof_unframed_lines_and_feed_messages_without_timestamp_still_fail(
+        tmp_path: Path, text: str, reason: str) -> None:
+    path = write(tmp_path / "feed.log", f'<foo/>\n{text}\n<alive timestamp="3" product="1"/>\n')
+    error = error_of("uof", path)
+    assert (error.source, error.line, error.reason) == (str(path), 2, reason)
+
+
 def test_uof_directory_without_xml_files_is_an_error(tmp_path: Path) -> None:
     write(tmp_path / "notes.txt", "nothing here")
     error = error_of("uof", tmp_path)
@@ -311,3 +346,73 @@ async def test_replay_sends_what_precedes_an_unreadable_line_then_stops(tmp_path
                        Pacer(AS_FAST_AS_POSSIBLE), progress)
     assert [key for _, key, _, _ in producer.records] == [b"e1", b"e2"]
     assert progress.messages == 2
+
+
+class FakeKafkaProducer(FakeProducer):
+    """Stand in for ``AIOKafkaProducer`` in the replay command; ``last`` is the one made."""
+
+    last: FakeKafkaProducer | None = None
+
+    def __init__(self, **_config: Any) -> None:
+        super().__init__()
+        FakeKafkaProducer.last = self
+
+    async def start(self) -> None:
+        """Connect to nothing."""
+
+    async def stop(self) -> None:
+        """Disconnect from nothing."""
+
+
+class CommandOutput:
+    """What the replay command says, on stdout and stderr."""
+
+    def __init__(self) -> None:
+        self.stderr = object()
+        self.out: list[str] = []
+        self.err: list[str] = []
+
+    def say(self, text: str, file: object = None) -> None:
+        (self.err if file is self.stderr else self.out).append(text)
+
+
+async def run_replay(monkeypatch: pytest.MonkeyPatch, output: CommandOutput,
+                     *paths: Path) -> None:
+    """Run ``faust -A app replay --format uof --max`` with a stand-in Kafka producer."""
+    from app import cmd_replay
+
+    monkeypatch.setattr(cmd_replay, "AIOKafkaProducer", FakeKafkaProducer)
+    FakeKafkaProducer.last = None
+    await cmd_replay.replay.__wrapped__(output, paths, "uof", None, True)
+
+
+def produced() -> list[tuple[str, bytes | None, bytes]]:
+    assert FakeKafkaProducer.last is not None
+    return [(topic, key, value) for topic, key, value, _ in FakeKafkaProducer.last.records]
+
+
+async def test_replay_command_passes_other_documents_on(monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
+    from app.cmd_replay import settings
+
+    lines = [b'<alive timestamp="1" product="1" subscribed="1"/>',
+             b'<fixtures_fixture generated_at="2019-08-20T12:35:11+00:00"/>', b"<foo/>"]
+    output = CommandOutput()
+    await run_replay(monkeypatch, output, write(tmp_path / "feed.log",
+                                                b"\n".join(lines).decode()))
+    topic = settings.topic("feed.raw.uof.v1")
+    assert produced() == [(topic, b"producer:1", lines[0]), (topic, None, lines[1]),
+                          (topic, None, lines[2])]
+    assert not output.err and "replay done: 3 messages" in output.out[-1]
+
+
+async def test_replay_command_exits_non_zero_on_unreadable_input(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = write(tmp_path / "feed.log", "<foo/>\n<alive product='1'/>\n<foo/>\n")
+    output = CommandOutput()
+    with pytest.raises(SystemExit) as info:
+        await run_replay(monkeypatch, output, path)
+    assert info.value.code == 1
+    assert [value for *_, value in produced()] == [b"<foo/>"]
+    assert output.err == [f"replay: unreadable input: {path}:2: <alive> has no timestamp",
+                          "replay: stopped after 1 messages"]
