@@ -20,7 +20,9 @@ FIXED_MARKETS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (BOTH_SCORE, "", ("74", "76")),
     *((HANDICAP, f"hcp={line}", ("1714", "1715")) for line in HANDICAP_LINES),
 )
-NEXT_GOAL_OUTCOMES = ("1", "2", "3")  # home scores next, away scores next, no more goals
+#: UOF outcome ids of market 8 ("{!goalnr} goal"): competitor 1 (home), none, competitor 2.
+NEXT_GOAL_HOME, NEXT_GOAL_NONE, NEXT_GOAL_AWAY = "6", "7", "8"
+NEXT_GOAL_OUTCOMES = (NEXT_GOAL_HOME, NEXT_GOAL_NONE, NEXT_GOAL_AWAY)
 
 MIN_ODDS = 1.01
 MAX_ODDS = 1000.0
@@ -89,7 +91,8 @@ def probabilities(home: int, away: int, home_more: float,
     none = math.exp(-(home_more + away_more))
     share = home_more / (home_more + away_more) if home_more + away_more > 0 else 0.5
     found[(NEXT_GOAL, next_goal_specifiers(goals + 1))] = {
-        "1": (1.0 - none) * share, "2": (1.0 - none) * (1.0 - share), "3": none}
+        NEXT_GOAL_HOME: (1.0 - none) * share, NEXT_GOAL_NONE: none,
+        NEXT_GOAL_AWAY: (1.0 - none) * (1.0 - share)}
     return found
 
 
@@ -157,6 +160,7 @@ def results(market_id: str, specifiers: str, home: int, away: int,
     if market_id == NEXT_GOAL:
         number = int(_line(specifiers))
         if number > len(scorers):
-            return pick({"3"}, NEXT_GOAL_OUTCOMES)
-        return pick({"1" if scorers[number - 1] == "home" else "2"}, NEXT_GOAL_OUTCOMES)
+            return pick({NEXT_GOAL_NONE}, NEXT_GOAL_OUTCOMES)
+        side = NEXT_GOAL_HOME if scorers[number - 1] == "home" else NEXT_GOAL_AWAY
+        return pick({side}, NEXT_GOAL_OUTCOMES)
     raise ValueError(f"no results rule for market {market_id}")

@@ -46,7 +46,6 @@ NOT_STARTED, FIRST_HALF, HALFTIME, SECOND_HALF, ENDED = 0, 6, 31, 7, 100
 #: Per-match chances of the rarer feed messages.
 CANCEL_CHANCE = 0.08
 VOID_CHANCE = 0.08
-DEAD_HEAT_CHANCE = 0.08
 VOID_REASON = 12  # as in the UOF samples
 
 TEAMS = (
@@ -104,7 +103,6 @@ class _Match:
     suspended_until: float = -1.0
     status: dict[str, Any] = field(default_factory=dict)
     void: MarketKey | None = None
-    dead_heat: bool = False
     cancel_window: tuple[int, int] = (0, 0)
 
     def due(self, minute: float) -> int:
@@ -151,7 +149,6 @@ class _Match:
             moments.append((at, "cancel", market))
             moments.append((at + rng.uniform(5.0, 10.0), "rollback", market))
         self.void = _pick_market(rng) if rng.random() < VOID_CHANCE else None
-        self.dead_heat = rng.random() < DEAD_HEAT_CHANCE
         return sorted((minute, _ORDER[kind], n, kind, data)
                       for n, (minute, kind, data) in enumerate(moments))
 
@@ -298,11 +295,6 @@ class _Match:
                 market["void_reason"] = VOID_REASON
                 for outcome in outcomes:
                     outcome.update(result="lost", void_factor=1.0)
-            elif (self.dead_heat and self.scorers and market_id == sm.NEXT_GOAL
-                  and specifiers == sm.next_goal_specifiers(1)):
-                for outcome in outcomes:
-                    if outcome["id"] in ("1", "2"):
-                        outcome.update(result="won", dead_heat_factor=0.5)
             settled.append(market)
         return settled
 
