@@ -12,10 +12,13 @@ from feeds.uof_values import (
     coded,
     decimal,
     flag,
+    instant,
     number,
     optional_int,
     required,
     required_coded,
+    required_decimal,
+    required_instant,
     required_int,
     text,
     urn,
@@ -32,9 +35,15 @@ MARKET_STATUS = {1: MarketStatus.ACTIVE.value, 0: MarketStatus.DEACTIVATED.value
 EVENT_STATUS = {0: "not_started", 1: "live", 2: "suspended", 3: "ended", 4: "closed",
                 5: "cancelled", 6: "delayed", 7: "interrupted", 8: "postponed", 9: "abandoned"}
 CHANGE_TYPE = {1: "new", 2: "datetime", 3: "cancelled", 4: "format", 5: "coverage"}
+CASHOUT_STATUS = {1: "available", -1: "unavailable", -2: "closed"}
 RESULT = {1: "won", 0: "lost", -1: "undecided"}
 CERTAINTY = {1: 1, 2: 2}
 VOID_FACTORS = (None, 0.5, 1.0)
+#: The ``producer`` of a record from the provider's API rather than from a feed producer.
+API_PRODUCER = 0
+#: The contract's longest sport name, and longest competition or competitor name.
+MAX_SPORT = 100
+MAX_NAME = 200
 
 
 def _put(message: Message, key: str, value: object) -> None:
@@ -78,6 +87,7 @@ def _odds_outcome(element: Element) -> Message:
 def _odds_market(element: Element) -> Message:
     market = _market_key(element)
     market["status"] = coded(element, "status", MARKET_STATUS) or MarketStatus.ACTIVE.value
+    _put(market, "cashout_status", coded(element, "cashout_status", CASHOUT_STATUS))
     market["outcomes"] = [_odds_outcome(o) for o in element.iterfind("outcome")]
     return market
 
@@ -90,7 +100,18 @@ def _sport_event_status(element: Element) -> Message:
     clock = element.find("clock")
     if clock is not None:
         _put(status, "clock", text(clock, "match_time"))
+    periods = [_period_score(p) for p in element.iterfind("period_scores/period_score")]
+    _put(status, "period_scores", periods or None)
     return status
+
+
+def _period_score(element: Element) -> Message:
+    period: Message = {"number": required_int(element, "number")}
+    _put(period, "type", text(element, "type"))
+    _put(period, "match_status", optional_int(element, "match_status_code"))
+    period["home_score"] = required_decimal(element, "home_score")
+    period["away_score"] = required_decimal(element, "away_score")
+    return period
 
 
 def odds_change(root: Element) -> Message:
@@ -199,6 +220,61 @@ def snapshot_complete(root: Element) -> Message:
     return message
 
 
+def _local(tag: str) -> str:
+    """Return a tag without its namespace: ``{uri}name`` or ``prefix:name`` is ``name``."""
+    return tag.rpartition("}")[2].rpartition(":")[2]
+
+
+def _children(element: Element, name: str) -> list[Element]:
+    return [child for child in element if _local(child.tag) == name]
+
+
+def _child(element: Element | None, name: str) -> Element | None:
+    found = _children(element, name) if element is not None else []
+    return found[0] if found else None
+
+
+def _name(element: Element | None, limit: int) -> str | None:
+    """Return an element's ``name`` attribute, at most ``limit`` characters."""
+    if element is None:
+        return None
+    name = text(element, "name")
+    if name is not None and len(name) > limit:
+        raise AdapterError(f"<{element.tag}> name is longer than {limit} characters")
+    return name
+
+
+def _competitors(fixture: Element) -> Message:
+    """Return ``home`` and ``away``: the names of the competitors so qualified."""
+    holder = _child(fixture, "competitors")
+    competitors = _children(holder, "competitor") if holder is not None else []
+    sides: Message = {}
+    for side in ("home", "away"):
+        found = [c for c in competitors if text(c, "qualifier") == side]
+        if len(found) > 1:
+            raise AdapterError(f"<{fixture.tag}> has {len(found)} {side} competitors")
+        if found:
+            _put(sides, side, _name(found[0], MAX_NAME))
+    return sides
+
+
+def fixtures_fixture(root: Element) -> Message:
+    """Translate the fixtures API's ``<fixtures_fixture>`` into one ``fixture_change``."""
+    fixture = _child(root, "fixture")
+    if fixture is None:
+        raise AdapterError(f"<{root.tag[:64]}> lacks <fixture>")
+    message: Message = {"type": "fixture_change", "event_id": urn(fixture, "id"),
+                        "producer": API_PRODUCER, "ts": required_instant(root, "generated_at")}
+    start_time = instant(fixture, "start_time")
+    _put(message, "start_time", instant(fixture, "scheduled") if start_time is None
+         else start_time)
+    tournament = _child(fixture, "tournament")
+    _put(message, "sport", _name(_child(tournament, "sport"), MAX_SPORT))
+    _put(message, "competition", _name(tournament, MAX_NAME))
+    message.update(_competitors(fixture))
+    return message
+
+
 TRANSLATORS: dict[str, Callable[[Element], Message]] = {
     "odds_change": odds_change,
     "bet_stop": bet_stop,
@@ -210,6 +286,10 @@ TRANSLATORS: dict[str, Callable[[Element], Message]] = {
     "alive": alive,
     "snapshot_complete": snapshot_complete,
 }
+#: Documents of the provider's API, by tag without a namespace (they declare one).
+API_TRANSLATORS: dict[str, Callable[[Element], Message]] = {
+    "fixtures_fixture": fixtures_fixture,
+}
 
 
 def translate_uof(raw: bytes) -> list[Message]:
@@ -217,7 +297,7 @@ def translate_uof(raw: bytes) -> list[Message]:
     if not raw:
         raise AdapterError("empty record")
     root = parse_xml(raw)
-    translator = TRANSLATORS.get(root.tag)
+    translator = TRANSLATORS.get(root.tag) or API_TRANSLATORS.get(_local(root.tag))
     if translator is None:
         raise AdapterError(f"unknown UOF message <{root.tag[:64]}>")
     return [translator(root)]

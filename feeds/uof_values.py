@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 from xml.etree.ElementTree import Element
 
@@ -21,6 +22,8 @@ _NOT_A_NUMBER = frozenset({"nan", "-nan", "+nan", "inf", "-inf", "+inf",
 _URN = re.compile(r"[a-z0-9_]+:[a-z0-9_]+:[A-Za-z0-9_.-]+")
 _URN_MAX = 100
 _EXACT_INT = 2**53
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_MS = 9_999_999_999_999  # the contract's largest timestamp
 
 
 def _show(value: str) -> str:
@@ -82,6 +85,14 @@ def decimal(element: Element, name: str) -> int | float | None:
     return int(result)
 
 
+def required_decimal(element: Element, name: str) -> int | float:
+    """Return an ``xs:decimal`` attribute that must be present."""
+    value = decimal(element, name)
+    if value is None:
+        raise AdapterError(f"<{element.tag}> lacks {name}")
+    return value
+
+
 def flag(element: Element, name: str) -> bool | None:
     """Return a ``0``/``1`` attribute as a bool, or None when absent."""
     value = optional_int(element, name)
@@ -115,4 +126,30 @@ def urn(element: Element, name: str) -> str:
     value = required(element, name)
     if len(value) > _URN_MAX or not _URN.fullmatch(value):
         raise AdapterError(f"<{element.tag}> {name}={_show(value)} is not a URN")
+    return value
+
+
+def instant(element: Element, name: str) -> int | None:
+    """Return an ISO-8601 date-time attribute with a UTC offset as ms since the epoch."""
+    value = text(element, name)
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise AdapterError(
+            f"<{element.tag}> {name}={_show(value)} is not an ISO-8601 date-time") from None
+    if parsed.utcoffset() is None:
+        raise AdapterError(f"<{element.tag}> {name}={_show(value)} has no UTC offset")
+    ms = (parsed - _EPOCH) // timedelta(milliseconds=1)
+    if not 0 <= ms <= _MAX_MS:
+        raise AdapterError(f"<{element.tag}> {name}={_show(value)} is out of range")
+    return ms
+
+
+def required_instant(element: Element, name: str) -> int:
+    """Return an ISO-8601 date-time attribute that must be present, in ms since the epoch."""
+    value = instant(element, name)
+    if value is None:
+        raise AdapterError(f"<{element.tag}> lacks {name}")
     return value

@@ -23,6 +23,9 @@ from models.feed import FEED_TYPES, FeedError, decode
 
 RESOURCES = Path(__file__).parent.parent / "resources" / "uof"
 SAMPLES = sorted(RESOURCES.glob("*.xml"))
+#: Documents of the provider's API, kept apart: the directory above is replayed as a feed.
+API = RESOURCES / "api"
+API_SAMPLES = sorted(API.glob("*.xml"))
 STATUSES = {"active", "suspended", "deactivated", "handed_over", "settled", "cancelled"}
 
 
@@ -134,6 +137,7 @@ def test_golden_files(sample: Path) -> None:
 def test_samples_keep_their_licence() -> None:
     assert len(SAMPLES) == 4
     assert "MIT License" in (RESOURCES / "LICENSE").read_text("utf-8")
+    assert "MIT License" in (API / "LICENSE").read_text("utf-8")
 
 
 def test_rollback_bet_cancel_sample_without_product_is_a_dead_letter() -> None:
@@ -183,13 +187,47 @@ def test_odds_change_full_translation() -> None:
         "request_id": 77, "betting_status": "3", "betstop_reason": "11",
         "sport_event_status": {"status": "live", "match_status": 6, "home_score": 1,
                                "away_score": 0, "clock": "12:34"},
-        "markets": [{"id": "18", "specifiers": "total=2.5", "status": "active", "outcomes": [
+        "markets": [{"id": "18", "specifiers": "total=2.5", "status": "active",
+                     "cashout_status": "available", "outcomes": [
             {"id": "12", "odds": 1.85, "active": True, "probability": 0.52},
             {"id": "13", "odds": 1.95, "active": False},
             {"id": "14", "active": False},
             {"id": "15", "odds": 3.0},
         ]}],
     }
+
+
+@pytest.mark.parametrize(("code", "name"), [
+    ("1", "available"), ("-1", "unavailable"), ("-2", "closed")])
+def test_cashout_status_codes(code: str, name: str) -> None:
+    message = translate_one(odds_change_xml(f'<market id="1" cashout_status="{code}"/>'))
+    assert message["markets"][0] == {"id": "1", "specifiers": "", "status": "active",
+                                     "cashout_status": name, "outcomes": []}
+
+
+def test_period_scores_in_document_order() -> None:
+    message = translate_one(odds_change_xml(status=(
+        '<sport_event_status status="1" match_status="40" home_score="3" away_score="3">'
+        "<period_scores>"
+        '<period_score type="regular_period" number="2" match_status_code="7"'
+        ' home_score="1" away_score="2"/>'
+        '<period_score number="1" home_score="2.0" away_score="1"/>'
+        '<period_score type="overtime" number="3" match_status_code="40" home_score="0.5"'
+        ' away_score="0"/>'
+        "</period_scores></sport_event_status>")))
+    assert message["sport_event_status"]["period_scores"] == [
+        {"number": 2, "type": "regular_period", "match_status": 7, "home_score": 1,
+         "away_score": 2},
+        {"number": 1, "home_score": 2, "away_score": 1},
+        {"number": 3, "type": "overtime", "match_status": 40, "home_score": 0.5,
+         "away_score": 0},
+    ]
+
+
+def test_no_period_scores_are_left_out() -> None:
+    message = translate_one(odds_change_xml(
+        status='<sport_event_status status="0"><period_scores/></sport_event_status>'))
+    assert message["sport_event_status"] == {"status": "not_started"}
 
 
 @pytest.mark.parametrize(("code", "name"), list(enumerate([
@@ -323,6 +361,84 @@ def test_fixture_change_without_a_contract_change_type(change_type: str) -> None
         {"type": "fixture_change", "event_id": "sr:match:1", "producer": 3, "ts": 1}]
 
 
+# --- documents of the provider's API -----------------------------------------------------
+
+def fixture_xml(fixture: str = "", root: str = 'generated_at="2019-08-20T12:35:11+00:00"',
+                fixture_attrs: str = 'id="sr:match:1"') -> str:
+    return (f'<fixtures_fixture xmlns="http://schemas.sportradar.com/sportsapi/v1/unified" {root}>'
+            f"<fixture {fixture_attrs}>{fixture}</fixture></fixtures_fixture>")
+
+
+def test_fixtures_api_sample_is_one_fixture_change() -> None:
+    message = translate_one((API / "fixture-0.xml").read_bytes())
+    assert message == {
+        "type": "fixture_change", "event_id": "sr:match:18001015", "producer": 0,
+        "ts": 1_566_304_511_000,  # generated_at 2019-08-20T12:35:11+00:00
+        "start_time": 1_557_342_000_000,  # 2019-05-08T19:00:00+00:00
+        "sport": "Soccer", "competition": "UEFA Champions League",
+        "home": "Ajax Amsterdam", "away": "Tottenham Hotspur"}
+
+
+@pytest.mark.parametrize(("open_tag", "close_tag", "prefix"), [
+    ("<fixtures_fixture", "</fixtures_fixture>", ""),
+    ('<fixtures_fixture xmlns="urn:x"', "</fixtures_fixture>", ""),
+    ('<sr:fixtures_fixture xmlns:sr="urn:x"', "</sr:fixtures_fixture>", "sr:"),
+])
+def test_fixtures_api_with_and_without_a_namespace(open_tag: str, close_tag: str,
+                                                   prefix: str) -> None:
+    p = prefix
+    raw = (f'{open_tag} generated_at="2024-03-01T10:00:00.250+01:00">'
+           f'<{p}fixture id="sr:match:7" scheduled="2024-03-02T15:00:00Z">'
+           f'<{p}tournament name="Cup"><{p}sport name="Soccer"/></{p}tournament>'
+           f"<{p}competitors>"
+           f'<{p}competitor qualifier="away" name="B"/><{p}competitor qualifier="home" name="A"/>'
+           f"</{p}competitors></{p}fixture>{close_tag}")
+    assert translate_one(raw) == {
+        "type": "fixture_change", "event_id": "sr:match:7", "producer": 0,
+        "ts": 1_709_283_600_250, "start_time": 1_709_391_600_000, "sport": "Soccer",
+        "competition": "Cup", "home": "A", "away": "B"}
+
+
+def test_fixtures_api_with_only_an_id() -> None:
+    assert translate_one(fixture_xml()) == {
+        "type": "fixture_change", "event_id": "sr:match:1", "producer": 0,
+        "ts": 1_566_304_511_000}
+
+
+def test_fixtures_api_start_time_before_scheduled() -> None:
+    message = translate_one(fixture_xml(fixture_attrs=(
+        'id="sr:match:1" scheduled="2019-05-08T19:00:00+00:00"'
+        ' start_time="2019-05-08T19:30:00+00:00"')))
+    assert message["start_time"] == 1_557_343_800_000
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    (fixture_xml(root=""), "<fixtures_fixture> lacks generated_at"),
+    (fixture_xml(root='generated_at="2019-08-20T12:35:11"'),
+     "generated_at='2019-08-20T12:35:11' has no UTC offset"),
+    (fixture_xml(root='generated_at="yesterday"'),
+     "generated_at='yesterday' is not an ISO-8601 date-time"),
+    (fixture_xml(root='generated_at="1969-12-31T23:59:59Z"'), "is out of range"),
+    (fixture_xml(fixture_attrs='id="sr:match:1" start_time="2019-13-01T00:00:00Z"'),
+     "<fixture> start_time='2019-13-01T00:00:00Z' is not an ISO-8601 date-time"),
+    (fixture_xml(fixture_attrs='id="sr:match:1" scheduled="2019-05-08"'),
+     "<fixture> scheduled='2019-05-08' has no UTC offset"),
+    (fixture_xml(fixture_attrs=""), "<fixture> lacks id"),
+    (fixture_xml(fixture_attrs='id="18001015"'), "is not a URN"),
+    ('<fixtures_fixture generated_at="2019-08-20T12:35:11Z"/>',
+     "<fixtures_fixture> lacks <fixture>"),
+    (fixture_xml('<competitors><competitor qualifier="home" name="A"/>'
+                 '<competitor qualifier="home" name="B"/></competitors>'),
+     "<fixture> has 2 home competitors"),
+    (fixture_xml(f'<tournament name="{"x" * 201}"/>'),
+     "<tournament> name is longer than 200 characters"),
+    (fixture_xml(f'<tournament><sport name="{"x" * 101}"/></tournament>'),
+     "<sport> name is longer than 100 characters"),
+])
+def test_malformed_fixtures_api_documents(raw: str, reason: str) -> None:
+    assert reason in reason_of(raw)
+
+
 # --- producer-level messages -------------------------------------------------------------
 
 @pytest.mark.parametrize(("flag", "subscribed"), [("1", True), ("0", False)])
@@ -385,6 +501,18 @@ OK_ALIVE = '<alive product="1" timestamp="1" subscribed="1"/>'
     (odds_change_xml('<market id="1"><outcome id="1" probabilities="x"/></market>'),
      "not a finite"),
     (odds_change_xml('<market id="1" status="5"/>'), "status=5 is not a known code"),
+    (odds_change_xml('<market id="1" cashout_status="0"/>'),
+     "cashout_status=0 is not a known code"),
+    (odds_change_xml('<market id="1" cashout_status="yes"/>'), "not an integer"),
+    (odds_change_xml(status='<sport_event_status status="1"><period_scores>'
+                            '<period_score home_score="1" away_score="0"/></period_scores>'
+                            "</sport_event_status>"), "<period_score> lacks number"),
+    (odds_change_xml(status='<sport_event_status status="1"><period_scores>'
+                            '<period_score number="1" away_score="0"/></period_scores>'
+                            "</sport_event_status>"), "<period_score> lacks home_score"),
+    (odds_change_xml(status='<sport_event_status status="1"><period_scores>'
+                            '<period_score number="1" home_score="1" away_score="x"/>'
+                            "</period_scores></sport_event_status>"), "not a finite number"),
     (odds_change_xml('<market id="1" specifiers="total"/>'), "malformed specifier"),
     (odds_change_xml('<market specifiers="total=1"/>'), "<market> lacks id"),
     (odds_change_xml('<market id="1"><outcome odds="2"/></market>'), "<outcome> lacks id"),
@@ -429,7 +557,7 @@ def test_declared_encoding_is_ignored_utf8_only() -> None:
 
 # --- fuzzing -----------------------------------------------------------------------------
 
-SEEDS = [sample.read_bytes() for sample in SAMPLES] + [s.encode() for s in (
+SEEDS = [sample.read_bytes() for sample in SAMPLES + API_SAMPLES] + [s.encode() for s in (
     '<bet_stop timestamp="1" product="1" event_id="sr:match:1" groups="a|b" market_status="-1"/>',
     OK_ALIVE,
     '<snapshot_complete request_id="1" timestamp="1" product="3"/>',
