@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -61,7 +62,8 @@ async def uof_adapter(stream: StreamT[bytes]) -> None:
 
 @app.agent(topics.raw_betfair, name="betfair-splitter")
 async def betfair_splitter(stream: StreamT[bytes]) -> None:
-    """Split each stream message into per-market changes keyed by market id."""
+    """Report the stream's liveness, then split each message into changes keyed by market id."""
+    gate = betfair.AliveGate()
     async for event in stream.events():
         try:
             message = betfair.parse_stream_message(event.message.value)
@@ -69,6 +71,9 @@ async def betfair_splitter(stream: StreamT[bytes]) -> None:
         except AdapterError as exc:
             await reject(event, f"betfair: {exc.reason}")
             continue
+        alive = betfair.to_alive(message)
+        if gate.admit(alive["subscribed"], time.monotonic()):
+            await emit([alive])
         for market_id, change in changes:
             key = market_id.encode()
             await topics.raw_betfair_markets.send(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 import orjson
@@ -20,10 +21,12 @@ from feeds.errors import AdapterError
 __all__ = [
     "BETFAIR_PRODUCER",
     "AdapterError",
+    "AliveGate",
     "apply_market_change",
     "is_stale",
     "market_changes",
     "parse_stream_message",
+    "to_alive",
     "to_canonical",
 ]
 
@@ -31,8 +34,12 @@ BETFAIR_PRODUCER = 100  # the canonical ``producer`` of everything from the Betf
 MAX_RAW_BYTES = 4 * 1024 * 1024
 CHANGE_TYPES = (None, "SUB_IMAGE", "RESUB_DELTA", "HEARTBEAT")
 MARKET_STATUS = {"OPEN": "active", "SUSPENDED": "suspended", "INACTIVE": "deactivated"}
-SETTLED_RESULTS = {"WINNER": "won", "PLACED": "won", "LOSER": "lost"}
+WINNING_STATUSES = ("WINNER", "PLACED")
 VOID_STATUSES = ("REMOVED", "REMOVED_VACANT")
+DOWNSTREAM_LATENCY = 503  # the stream's ``status`` while Betfair's own updates lag
+ALIVE_INTERVAL = 1.0  # seconds of monotonic time between two alives that change nothing
+MAX_PERCENT = 100.0  # adjustment and reduction factors are percentages
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_TS = 9_999_999_999_999
 MAX_INT = 2**63 - 1
 MAX_HANDICAP = 1_000_000
@@ -109,9 +116,13 @@ def _check_runner_change(item: object, where: str) -> None:
 
 def _check_definition_runner(item: object, where: str) -> None:
     runner = _check_selection(item, where)
-    for name in ("adjustmentFactor", "bsp"):
-        if runner.get(name) is not None:
-            _check_number(runner[name], f"{where}.{name}", None)
+    if runner.get("bsp") is not None:
+        _check_number(runner["bsp"], f"{where}.bsp", None)
+    factor = runner.get("adjustmentFactor")
+    if factor is not None:
+        _check_number(factor, f"{where}.adjustmentFactor")
+        if factor > MAX_PERCENT:
+            _fail(f"{where}.adjustmentFactor is above {MAX_PERCENT}")
     _check_optional(runner, "status", str, where)
     _check_optional(runner, "removalDate", str, where)
 
@@ -168,6 +179,9 @@ def parse_stream_message(raw: bytes | None) -> dict[str, Any]:
     if message.get("ct") not in CHANGE_TYPES:
         _fail(f"unknown change type {message.get('ct')!r}")
     _check_optional(message, "clk", str, "message")
+    status = message.get("status")
+    if status is not None and (not isinstance(status, int) or isinstance(status, bool)):
+        _fail(f"status {status!r} is not an integer")
     changes = message.get("mc", [])
     if not isinstance(changes, list):
         _fail("mc is not a list")
@@ -182,6 +196,28 @@ def market_changes(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         return []
     envelope = {"pt": message["pt"], "ct": message.get("ct"), "clk": message.get("clk")}
     return [(change["id"], {**change, **envelope}) for change in message.get("mc", ())]
+
+
+def to_alive(message: dict[str, Any]) -> dict[str, Any]:
+    """Return the canonical ``alive`` of the exchange producer for a parsed stream message."""
+    return {"type": "alive", "producer": BETFAIR_PRODUCER, "ts": message["pt"],
+            "subscribed": message.get("status") != DOWNSTREAM_LATENCY}
+
+
+class AliveGate:
+    """Let an alive through at once when ``subscribed`` flips, otherwise once per interval."""
+
+    def __init__(self, interval: float = ALIVE_INTERVAL) -> None:
+        self._interval = interval
+        self._subscribed: bool | None = None
+        self._emitted_at = 0.0
+
+    def admit(self, subscribed: bool, now: float) -> bool:
+        """Tell whether to emit an alive at monotonic time ``now``; remember it if so."""
+        if subscribed == self._subscribed and now - self._emitted_at < self._interval:
+            return False
+        self._subscribed, self._emitted_at = subscribed, now
+        return True
 
 
 def best_levels(runner: Runner, ladders: tuple[str, ...]) -> list[list[float]]:
@@ -234,31 +270,94 @@ def _odds_change(state: MarketState, event_id: str, publish_time: int) -> dict[s
             "ts": publish_time, "markets": [market]}
 
 
-def _settled_outcome(key: str, runner: Runner) -> dict[str, Any]:
+def _removal_ts(removal_date: str | None) -> int | None:
+    """Return an ISO-8601 ``removalDate`` in ms since the epoch; None if absent or unusable."""
+    if removal_date is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(removal_date)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)  # Betfair's times are UTC
+        ts = (moment - EPOCH) // timedelta(milliseconds=1)
+    except (ValueError, OverflowError):
+        return None
+    return ts if 0 <= ts <= MAX_TS else None
+
+
+def _void_outcome(key: str, runner: Runner) -> dict[str, Any]:
+    outcome: dict[str, Any] = {"id": key, "result": "void"}
+    removal_ts = _removal_ts(runner["removal_date"])
+    if removal_ts is not None:
+        outcome["removal_ts"] = removal_ts
+    if runner["adjustment_factor"] is not None:
+        outcome["reduction_factor"] = runner["adjustment_factor"]
+    return outcome
+
+
+def _settled_outcome(key: str, runner: Runner, dead_heat: float | None) -> dict[str, Any]:
     status = runner["status"]
+    if status in WINNING_STATUSES:
+        won = {"id": key, "result": "won"}
+        return won if dead_heat is None else {**won, "dead_heat_factor": dead_heat}
     if status in VOID_STATUSES:
-        return {"id": key, "result": "lost", "void_factor": 1.0}
-    return {"id": key, "result": SETTLED_RESULTS.get(status, "undecided")}
+        return _void_outcome(key, runner)
+    return {"id": key, "result": "lost" if status == "LOSER" else "undecided"}
+
+
+def _dead_heat_factor(state: MarketState) -> float | None:
+    """Return each winner's share when more runners won than the market pays, else None."""
+    winners = sum(runner["status"] in WINNING_STATUSES for runner in state["runners"].values())
+    places = state["number_of_winners"] or 1
+    return places / winners if winners > places else None
+
+
+def _reduction_factor(state: MarketState) -> float | None:
+    """Return the sum of the removed runners' adjustment factors; None if none has one."""
+    factors = [runner["adjustment_factor"] for runner in state["runners"].values()
+               if runner["status"] in VOID_STATUSES and runner["adjustment_factor"] is not None]
+    if not factors:
+        return None
+    # Rounded so binary noise does not show in a sum of decimal percentages; a reduction
+    # cannot exceed the whole price, and the contract caps it at 100.
+    return min(round(math.fsum(factors), 6), MAX_PERCENT)
 
 
 def _bet_settlement(state: MarketState, event_id: str, publish_time: int) -> dict[str, Any]:
-    outcomes = [_settled_outcome(key, runner) for key, runner in state["runners"].items()]
-    market = {"id": state["market_id"], "specifiers": "", "outcomes": outcomes}
+    dead_heat = _dead_heat_factor(state)
+    market: dict[str, Any] = {"id": state["market_id"], "specifiers": ""}
+    reduction = _reduction_factor(state)
+    if reduction is not None:
+        market["reduction_factor"] = reduction
+    market["outcomes"] = [_settled_outcome(key, runner, dead_heat)
+                          for key, runner in state["runners"].items()]
     return {"type": "bet_settlement", "event_id": event_id, "producer": BETFAIR_PRODUCER,
             "ts": publish_time, "certainty": 2, "markets": [market]}
 
 
+def _bet_cancel(state: MarketState, event_id: str, publish_time: int) -> dict[str, Any]:
+    market = {"id": state["market_id"], "specifiers": "", "void_reason": "no_result"}
+    return {"type": "bet_cancel", "event_id": event_id, "producer": BETFAIR_PRODUCER,
+            "ts": publish_time, "markets": [market]}
+
+
+def _closed_market(state: MarketState, event_id: str, publish_time: int) -> dict[str, Any]:
+    """Return a closed market's settlement, or its cancel (void market) when nobody won."""
+    if any(runner["status"] in WINNING_STATUSES for runner in state["runners"].values()):
+        return _bet_settlement(state, event_id, publish_time)
+    return _bet_cancel(state, event_id, publish_time)
+
+
 def to_canonical(state: MarketState, publish_time: int) -> list[dict[str, Any]]:
-    """Return a market's ``odds_change``, then its ``bet_settlement`` once runners have results."""
+    """Return a market's ``odds_change``, then its settlement or cancel once it is closed."""
     # No event id before the first marketDefinition: nothing can be keyed, so nothing is sent.
-    # A settlement is re-sent with every later change; the engine treats repeats as no-ops.
+    # A settlement or cancel is re-sent with every later change; the engine treats repeats
+    # as no-ops.
     if state["event_id"] is None:
         return []
     if len(state["runners"]) > MAX_OUTCOMES:
         _fail(f"market {state['market_id']} has more than {MAX_OUTCOMES} runners")
     event_id = f"bf:event:{state['event_id']}"
     messages = [_odds_change(state, event_id, publish_time)]
-    statuses = {runner["status"] for runner in state["runners"].values()}
-    if state["status"] == "CLOSED" and statuses & SETTLED_RESULTS.keys():
-        messages.append(_bet_settlement(state, event_id, publish_time))
+    if state["status"] == "CLOSED":
+        messages.append(_closed_market(state, event_id, publish_time))
     return messages

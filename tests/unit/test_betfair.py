@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import fastjsonschema
 import orjson
@@ -15,13 +18,18 @@ from betfairlightweight import StreamListener
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agents.adapters import betfair_splitter
+from app import topics
+from app.faust_app import app
 from feeds.betfair import (
     BETFAIR_PRODUCER,
     AdapterError,
+    AliveGate,
     apply_market_change,
     is_stale,
     market_changes,
     parse_stream_message,
+    to_alive,
     to_canonical,
 )
 from feeds.betfair_cache import apply_runner_change, outcome_id, update_ladder
@@ -48,6 +56,12 @@ def check_contract(message: dict[str, Any]) -> None:
     assert message["producer"] == BETFAIR_PRODUCER
     if message["type"] == "odds_change":
         STRICT_ODDS_CHANGE(message)
+
+
+def check_alive(message: dict[str, Any]) -> None:
+    """Assert an alive meets the contract and comes from the exchange producer."""
+    assert decode(orjson.dumps(message)) == message
+    assert message["type"] == "alive" and message["producer"] == BETFAIR_PRODUCER
 
 
 def translate(raw: bytes, states: dict[str, Any]) -> list[dict[str, Any]]:
@@ -194,6 +208,100 @@ def test_heartbeat_changes_nothing() -> None:
     assert market_changes(message) == []
 
 
+def test_a_heartbeat_is_an_alive() -> None:
+    message = parse_stream_message(resource("streaming_mcm_HEARTBEAT.json"))
+    alive = to_alive(message)
+    check_alive(alive)
+    assert alive == {"type": "alive", "producer": BETFAIR_PRODUCER, "ts": message["pt"],
+                     "subscribed": True}
+
+
+def test_status_503_is_unsubscribed_until_a_message_without_it() -> None:
+    raws = [b'{"op":"mcm","pt":10,"ct":"HEARTBEAT","status":503}',
+            b'{"op":"mcm","pt":11,"mc":[{"id":"1.5","rc":[]}],"status":503}',
+            b'{"op":"mcm","pt":12,"mc":[],"status":null}',
+            b'{"op":"mcm","pt":13,"status":503}',
+            b'{"op":"mcm","pt":14,"ct":"HEARTBEAT"}']
+    alives = [to_alive(parse_stream_message(raw)) for raw in raws]
+    for alive in alives:
+        check_alive(alive)
+    assert [(a["ts"], a["subscribed"]) for a in alives] == [
+        (10, False), (11, False), (12, True), (13, False), (14, True)]
+
+
+def test_the_alive_gate_passes_flips_at_once_and_else_one_per_second() -> None:
+    gate = AliveGate()
+    assert gate.admit(True, 100.0)
+    assert not gate.admit(True, 100.5)
+    assert not gate.admit(True, 100.999)
+    assert gate.admit(True, 101.0)
+    assert gate.admit(False, 101.1)
+    assert not gate.admit(False, 101.2)
+    assert gate.admit(True, 101.3)
+    assert not gate.admit(True, 102.2)
+    assert gate.admit(True, 102.3)
+
+
+def test_the_first_alive_passes_whatever_the_clock() -> None:
+    assert AliveGate().admit(False, 0.0)
+    assert AliveGate().admit(True, -5.0)
+
+
+@pytest.fixture
+def sent() -> Iterator[list[tuple[str, bytes, dict[str, Any]]]]:
+    """Capture what the splitter sends instead of producing it."""
+    records: list[tuple[str, bytes, dict[str, Any]]] = []
+
+    def fake_send(name: str) -> object:
+        async def send(key: bytes, value: bytes, partition: int | None = None) -> object:
+            records.append((name, key, orjson.loads(value)))
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+        return send
+
+    with mock.patch.object(topics.feed, "send", fake_send("feed")), \
+            mock.patch.object(topics.raw_betfair_markets, "send", fake_send("markets")), \
+            mock.patch.object(topics.dead_letters, "send", fake_send("dlq")):
+        yield records
+
+
+async def until(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+async def test_the_splitter_emits_gated_alives_before_the_changes(
+    sent: list[tuple[str, bytes, dict[str, Any]]],
+) -> None:
+    app.finalize()
+    raws = [resource("streaming_mcm_HEARTBEAT.json"),
+            b'{"op":"mcm","pt":2,"status":503,"mc":[{"id":"1.5"}]}',
+            b'{"op":"mcm","pt":3,"status":"down","mc":[{"id":"1.7"}]}',
+            b'{"op":"mcm","pt":4,"mc":[{"id":"1.6"}]}',
+            b'{"op":"mcm","pt":5,"ct":"HEARTBEAT"}',
+            b'{"op":"mcm","pt":6,"ct":"HEARTBEAT","status":503}']
+    clock = mock.Mock(monotonic=mock.Mock(return_value=50.0))
+    with mock.patch("agents.adapters.time", clock):
+        async with betfair_splitter.test_context() as agent:
+            for raw in raws:
+                await agent.put(raw, key=b"stream")
+            await until(lambda: len(sent) >= len(raws) + 1)
+    heartbeat_pt = parse_stream_message(raws[0])["pt"]
+    summary = [(name, key, value.get("subscribed", value.get("pt"))) for name, key, value in sent]
+    assert summary == [
+        ("feed", b"producer:100", True), ("feed", b"producer:100", False),
+        ("markets", b"1.5", 2), ("dlq", b"stream", None), ("feed", b"producer:100", True),
+        ("markets", b"1.6", 4), ("feed", b"producer:100", False)]
+    assert sent[0][2]["ts"] == heartbeat_pt
+    for index in (0, 1, 4, 6):
+        check_alive(sent[index][2])
+    assert "status" in sent[3][2]["reason"]
+
+
 def test_apply_is_pure_and_the_state_round_trips_through_orjson() -> None:
     states: dict[str, Any] = {}
     translate(resource("streaming_mcm_SUB_IMAGE.json"), states)
@@ -299,16 +407,19 @@ def test_market_status_mapping(status: str, expected: str) -> None:
         [{"id": 1, "batb": [[0, 2.0, 1.0]]}], marketDefinition={**DEFINITION, "status": status}),
         1, None)
     outputs = to_canonical(state, 1)
-    check_contract(outputs[0])
+    for output in outputs:
+        check_contract(output)
     assert outputs[0]["markets"][0]["status"] == expected
-    assert len(outputs) == 1
+    # A market closed with no winner is void: its runners are still ACTIVE here.
+    assert [o["type"] for o in outputs[1:]] == (["bet_cancel"] if status == "CLOSED" else [])
 
 
-def test_removed_runner_is_inactive_and_settles_void() -> None:
-    definition = {**DEFINITION, "status": "CLOSED", "runners": [
+def test_runner_statuses_settle_as_results_and_removed_is_void() -> None:
+    definition = {**DEFINITION, "status": "CLOSED", "numberOfWinners": 2, "runners": [
         {"id": 1, "status": "WINNER"}, {"id": 2, "status": "LOSER"},
         {"id": 3, "status": "REMOVED"}, {"id": 4, "status": "PLACED"},
-        {"id": 5, "status": "HIDDEN"}]}
+        {"id": 5, "status": "HIDDEN"}, {"id": 6, "status": "REMOVED_VACANT"},
+        {"id": 7, "status": "ACTIVE"}]}
     rc = [{"id": 3, "batb": [[0, 5.0, 2.0]]}]
     state = apply_market_change(None, market(rc, marketDefinition=definition), 7, None)
     odds_change, settlement = to_canonical(state, 7)
@@ -318,10 +429,106 @@ def test_removed_runner_is_inactive_and_settles_void() -> None:
     removed = odds_change["markets"][0]["outcomes"][2]
     assert (removed["id"], removed["active"], removed["odds"]) == ("3", False, 5.0)
     assert settlement["certainty"] == 2 and settlement["ts"] == 7
-    assert settlement["markets"][0]["outcomes"] == [
+    assert settlement["markets"][0] == {"id": "1.5", "specifiers": "", "outcomes": [
         {"id": "1", "result": "won"}, {"id": "2", "result": "lost"},
-        {"id": "3", "result": "lost", "void_factor": 1.0}, {"id": "4", "result": "won"},
-        {"id": "5", "result": "undecided"}]
+        {"id": "3", "result": "void"}, {"id": "4", "result": "won"},
+        {"id": "5", "result": "undecided"}, {"id": "6", "result": "void"},
+        {"id": "7", "result": "undecided"}]}
+
+
+def closed(runners: list[dict[str, Any]], **fields: Any) -> list[dict[str, Any]]:
+    """Translate a CLOSED market with these definition runners; check every output."""
+    definition = {**DEFINITION, "status": "CLOSED", "runners": runners, **fields}
+    state = apply_market_change(None, market([], marketDefinition=definition), 7, None)
+    outputs = to_canonical(state, 7)
+    for output in outputs:
+        check_contract(output)
+    assert outputs[0]["type"] == "odds_change"
+    return outputs
+
+
+def test_two_winners_of_a_one_winner_market_share_the_win() -> None:
+    _, settlement = closed([{"id": 1, "status": "WINNER"}, {"id": 2, "status": "WINNER"},
+                            {"id": 3, "status": "LOSER"}])
+    assert settlement["markets"][0]["outcomes"] == [
+        {"id": "1", "result": "won", "dead_heat_factor": 0.5},
+        {"id": "2", "result": "won", "dead_heat_factor": 0.5},
+        {"id": "3", "result": "lost"}]
+
+
+@pytest.mark.parametrize(("places", "statuses", "factor"), [
+    (None, ["WINNER", "PLACED"], 0.5),
+    (0, ["WINNER", "WINNER", "LOSER"], 0.5),
+    (2, ["WINNER", "WINNER", "PLACED"], 2 / 3),
+    (2, ["WINNER", "PLACED", "LOSER"], None),
+    (1, ["WINNER", "LOSER", "REMOVED"], None),
+])
+def test_dead_heat_factor_is_places_over_winners(
+    places: int | None, statuses: list[str], factor: float | None,
+) -> None:
+    fields = {"numberOfWinners": places}
+    settlement = closed([{"id": i, "status": s} for i, s in enumerate(statuses, 1)], **fields)[1]
+    won = [o for o in settlement["markets"][0]["outcomes"] if o["result"] == "won"]
+    assert [o.get("dead_heat_factor") for o in won] == [factor] * len(won)
+
+
+def test_removed_runners_are_void_with_removal_time_and_reduction() -> None:
+    _, settlement = closed([
+        {"id": 1, "status": "WINNER", "adjustmentFactor": 40.0},
+        {"id": 2, "status": "REMOVED", "adjustmentFactor": 12.5,
+         "removalDate": "2017-06-14T07:00:50.000Z"},
+        {"id": 3, "status": "REMOVED_VACANT", "adjustmentFactor": 0.11},
+        {"id": 4, "status": "REMOVED"},
+        {"id": 5, "status": "LOSER", "adjustmentFactor": 30.0}])
+    assert settlement["markets"][0] == {"id": "1.5", "specifiers": "", "reduction_factor": 12.61,
+                                        "outcomes": [
+        {"id": "1", "result": "won"},
+        {"id": "2", "result": "void", "removal_ts": 1497423650000, "reduction_factor": 12.5},
+        {"id": "3", "result": "void", "reduction_factor": 0.11},
+        {"id": "4", "result": "void"},
+        {"id": "5", "result": "lost"}]}
+
+
+@pytest.mark.parametrize(("removal_date", "removal_ts"), [
+    ("2017-06-14T07:00:50.000Z", 1497423650000),
+    ("2017-06-14T07:00:50.123Z", 1497423650123),
+    ("2017-06-14T08:00:50+01:00", 1497423650000),
+    ("2017-06-14T07:00:50", 1497423650000),
+    ("14/06/2017 07:00", None),
+    ("", None),
+    ("1969-12-31T23:59:59Z", None),
+    ("0001-01-01T00:00:00+01:00", None),
+    ("9999-12-31T23:59:59Z", None),
+])
+def test_removal_ts_is_omitted_when_the_date_is_unusable(
+    removal_date: str, removal_ts: int | None,
+) -> None:
+    runners = [{"id": 1, "status": "WINNER"},
+               {"id": 2, "status": "REMOVED", "removalDate": removal_date}]
+    void = closed(runners)[1]["markets"][0]["outcomes"][1]
+    assert void.get("removal_ts") == removal_ts
+
+
+@pytest.mark.parametrize(("factors", "reduction"), [
+    ([0.1, 0.2], 0.3), ([0], 0), ([60, 70], 100), ([None], None), ([None, 5.5], 5.5)])
+def test_market_reduction_sums_the_removed_factors(
+    factors: list[float | None], reduction: float | None,
+) -> None:
+    runners = [{"id": 1, "status": "WINNER", "adjustmentFactor": 50}] + [
+        {"id": i, "status": "REMOVED", "adjustmentFactor": f} for i, f in enumerate(factors, 2)]
+    settlement = closed(runners)[1]
+    assert settlement["markets"][0].get("reduction_factor") == reduction
+
+
+@pytest.mark.parametrize("statuses", [
+    ["LOSER", "REMOVED"], ["REMOVED", "REMOVED_VACANT"], ["ACTIVE", "HIDDEN", "LOSER"]])
+def test_a_closed_market_nobody_won_is_cancelled(statuses: list[str]) -> None:
+    runners = [{"id": i, "status": s, "adjustmentFactor": 10} for i, s in enumerate(statuses, 1)]
+    outputs = closed(runners)
+    assert outputs[1:] == [{"type": "bet_cancel", "event_id": "bf:event:42",
+                            "producer": BETFAIR_PRODUCER, "ts": 7,
+                            "markets": [{"id": "1.5", "specifiers": "",
+                                         "void_reason": "no_result"}]}]
 
 
 def test_zero_winners_and_no_trade_are_left_out() -> None:
@@ -374,6 +581,14 @@ def test_handicap_runners_are_separate_outcomes() -> None:
      "not a plain id"),
     (b'{"op":"mcm","pt":1,"mc":[{"id":"1.2","marketDefinition":{"runners":[{}]}}]}',
      "runners[0].id"),
+    (b'{"op":"mcm","pt":1,"mc":[{"id":"1.2","marketDefinition":{"runners":'
+     b'[{"id":7,"adjustmentFactor":100.5}]}}]}', "adjustmentFactor is above 100"),
+    (b'{"op":"mcm","pt":1,"mc":[{"id":"1.2","marketDefinition":{"runners":'
+     b'[{"id":7,"adjustmentFactor":-1}]}}]}', "adjustmentFactor is below 0"),
+    (b'{"op":"mcm","pt":1,"status":"503"}', "status '503' is not an integer"),
+    (b'{"op":"mcm","pt":1,"status":true}', "status True is not an integer"),
+    (b'{"op":"mcm","pt":1,"status":503.0}', "status 503.0 is not an integer"),
+    (b'{"op":"mcm","pt":1,"status":{}}', "status {} is not an integer"),
 ])
 def test_malformed_records_raise_adapter_error(raw: bytes | None, reason: str) -> None:
     with pytest.raises(AdapterError) as caught:
@@ -402,11 +617,14 @@ def test_recorded_race_matches_betfairlightweight_after_every_line() -> None:
     assert time.perf_counter() - started < 10
     settlement = outputs[-1]
     assert settlement["type"] == "bet_settlement"
-    results = {o["id"]: (o["result"], o.get("void_factor")) for o in
-               settlement["markets"][0]["outcomes"]}
-    assert results["12115648"] == ("won", None)
-    assert results["10299545"] == ("lost", None)
-    assert results["11198538"] == results["9606433"] == ("lost", 1.0)
+    outcomes = {o["id"]: o for o in settlement["markets"][0]["outcomes"]}
+    assert outcomes["12115648"] == {"id": "12115648", "result": "won"}
+    assert outcomes["10299545"] == {"id": "10299545", "result": "lost"}
+    assert outcomes["11198538"] == {"id": "11198538", "result": "void",
+                                    "removal_ts": 1497423650000, "reduction_factor": 7.14}
+    assert outcomes["9606433"] == {"id": "9606433", "result": "void",
+                                   "removal_ts": 1497432223000, "reduction_factor": 5.55}
+    assert settlement["markets"][0]["reduction_factor"] == 12.69
     final = outputs[0]["markets"][0]
     assert final["status"] == "suspended" and final["in_play"] is True
     assert all(not o["active"] for o in final["outcomes"])
@@ -421,7 +639,9 @@ SELECTIONS = st.sampled_from([(11, 0), (12, 0), (13, -1.5), (13, 1.5)])
 PRICE_ENTRIES = st.lists(st.tuples(PRICES, SIZES).map(list), max_size=4)
 LEVEL_ENTRIES = st.lists(st.tuples(st.integers(0, 3), PRICES | st.just(0), SIZES).map(list),
                          max_size=4)
-RUNNER_STATUSES = st.sampled_from(["ACTIVE", "REMOVED", "WINNER", "LOSER", "PLACED"])
+FACTORS = st.sampled_from([0, 0.11, 5.55, 7.14, 60, 100.0])
+RUNNER_STATUSES = st.sampled_from(["ACTIVE", "REMOVED", "REMOVED_VACANT", "WINNER", "LOSER",
+                                   "PLACED", "HIDDEN"])
 
 
 @st.composite
@@ -451,7 +671,7 @@ def definitions(draw: st.DrawFn) -> dict[str, Any]:
             runner["hc"] = hc
         if draw(st.integers(0, 5)):
             runner["status"] = draw(RUNNER_STATUSES)
-        for name, values in (("adjustmentFactor", PRICES), ("bsp", PRICES),
+        for name, values in (("adjustmentFactor", FACTORS), ("bsp", PRICES),
                              ("removalDate", st.just("2017-06-14T07:00:50.000Z"))):
             if draw(st.booleans()):
                 runner[name] = draw(values)
@@ -470,6 +690,8 @@ def streams(draw: st.DrawFn) -> list[dict[str, Any]]:
         change_type = draw(st.sampled_from([None, None, None, "RESUB_DELTA", "SUB_IMAGE",
                                             "HEARTBEAT"]))
         message: dict[str, Any] = {"op": "mcm", "pt": pt, "clk": str(pt)}
+        if draw(st.integers(0, 5)) == 0:
+            message["status"] = draw(st.sampled_from([None, 503]))
         if change_type:
             message["ct"] = change_type
         if change_type != "HEARTBEAT":
@@ -494,6 +716,7 @@ def test_random_streams_match_betfairlightweight(messages: list[dict[str, Any]])
     listener, states = oracle(), dict[str, Any]()
     for message in messages:
         raw = orjson.dumps(message)
+        check_alive(to_alive(parse_stream_message(raw)))
         for output in translate(raw, states):
             check_contract(output)
         listener.on_data(raw.decode())
