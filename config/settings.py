@@ -106,6 +106,17 @@ def _secret(env: Mapping[str, str], name: str, default: str) -> str:
     return env.get(name, default)
 
 
+def _http_url(name: str, raw: str) -> str:
+    """Return ``raw``, an http(s) URL without credentials, with no trailing slash."""
+    parts = urlsplit(raw)
+    # The message never quotes the value: a mistyped URL can hold a credential.
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"{name} must be an http:// or https:// URL with a host")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise SettingsError(f"{name} must be a plain URL: no credentials, query or fragment")
+    return raw.rstrip("/")
+
+
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
 
@@ -206,6 +217,10 @@ class Settings:
     rocksdb_block_cache_mb: int = 8
     market_cache_size: int = 65536
     kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
+    uof_api_url: str = "https://api.betradar.com"
+    uof_access_token: str = field(default="", repr=False)
+    recovery_retry_seconds: float = 60.0
+    recovery_service: str = "on"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -248,6 +263,11 @@ class Settings:
             rocksdb_block_cache_mb=_int(env, "ROCKSDB_BLOCK_CACHE_MB", 8, minimum=1),
             market_cache_size=_int(env, "MARKET_CACHE_SIZE", 65536, minimum=0),
             kafka_security=KafkaSecurity.from_env(env),
+            uof_api_url=_http_url("UOF_API_URL",
+                                  env.get("UOF_API_URL", "https://api.betradar.com")),
+            uof_access_token=_secret(env, "UOF_ACCESS_TOKEN", ""),
+            recovery_retry_seconds=_float(env, "RECOVERY_RETRY_SECONDS", 60.0),
+            recovery_service=_choice(env, "RECOVERY_SERVICE", ("on", "off")),
         )
 
     def rocksdb_options(self) -> dict[str, int]:

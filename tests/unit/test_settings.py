@@ -77,3 +77,38 @@ def test_the_app_sets_the_gil_switch_interval() -> None:
     found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                            env={**os.environ, "GIL_SWITCH_MS": "2"}, check=True, timeout=60)
     assert float(found.stdout.split()[-1]) == pytest.approx(0.002)
+
+
+def test_recovery_service_settings() -> None:
+    s = Settings.from_env({})
+    assert s.uof_api_url == "https://api.betradar.com"
+    assert (s.uof_access_token, s.recovery_retry_seconds, s.recovery_service) == ("", 60.0, "on")
+    s = Settings.from_env({"UOF_API_URL": "http://127.0.0.1:8080/uof/", "RECOVERY_SERVICE": "off",
+                           "UOF_ACCESS_TOKEN": "tok3n", "RECOVERY_RETRY_SECONDS": "2.5"})
+    assert s.uof_api_url == "http://127.0.0.1:8080/uof"
+    assert (s.uof_access_token, s.recovery_retry_seconds, s.recovery_service) == (
+        "tok3n", 2.5, "off")
+
+
+def test_uof_token_from_file_and_never_in_repr(tmp_path: Path) -> None:
+    f = tmp_path / "token"
+    f.write_text("fr0m-file\n")
+    s = Settings.from_env({"UOF_ACCESS_TOKEN_FILE": str(f)})
+    assert s.uof_access_token == "fr0m-file"
+    assert "fr0m" not in repr(s)
+    assert "tok3n" not in repr(Settings.from_env({"UOF_ACCESS_TOKEN": "tok3n"}))
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"UOF_API_URL": "api.betradar.com"}, {"UOF_API_URL": "ftp://api.betradar.com"},
+     {"UOF_API_URL": "https://"}, {"UOF_API_URL": ""},
+     {"UOF_API_URL": "https://user:s3cr@api.betradar.com"},
+     {"UOF_API_URL": "https://api.betradar.com?token=s3cr"},
+     {"UOF_ACCESS_TOKEN_FILE": "/nonexistent/token"}, {"RECOVERY_RETRY_SECONDS": "0"},
+     {"RECOVERY_RETRY_SECONDS": "soon"}, {"RECOVERY_SERVICE": "yes"}],
+)
+def test_bad_recovery_settings_are_clear_errors(env: dict[str, str]) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(env)
+    assert "s3cr" not in str(raised.value)
