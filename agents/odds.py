@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 import time
+import uuid
 from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any, cast
 
@@ -16,10 +17,11 @@ from faust.streams import Stream
 from faust.types import EventT, StreamT, TopicT
 from mode import BaseSignalT, Service
 
+from agents.catalog import CATALOG, CATALOG_READY
 from agents.deadletter import dead_letter
 from app import metrics, topics
 from app.faust_app import app, settings
-from models.engine import BatchPlan, Record, plan_batch
+from models.engine import BatchPlan, Record, Rules, plan_batch
 from models.event import public_event
 from models.market import Snapshot
 from models.memory import partition_for
@@ -33,7 +35,8 @@ log = logging.getLogger(__name__)
 Event = EventT[bytes]
 
 #: Internal bookkeeping that stays in the table and never leaves the worker.
-PRIVATE_MARKET_FIELDS = frozenset({"ts", "feed_status", "producer_down", "pre_settlement"})
+PRIVATE_MARKET_FIELDS = frozenset({"ts", "marks", "live", "feed_status", "producer_down",
+                                   "pre_settlement"})
 
 #: On RocksDB (every real worker) tables and outbound topics take the batched path; the
 #: memory store of unit tests uses Faust's own table and topic API.
@@ -72,6 +75,10 @@ class TableReader:
 
 TABLE_IO: TableIO = RocksTableIO(settings.market_cache_size) if LEAN else FaustTableIO()
 READER = TableReader(TABLE_IO)
+RULES = Rules(silence_timeout_ms=int(settings.producer_timeout * 1000),
+              recovery_retry_ms=int(settings.recovery_retry_seconds * 1000),
+              # This process's start: a producer's first alive after it asks for a recovery.
+              boot=uuid.uuid4().hex, catalog=CATALOG)
 
 
 def forget_cached_state(sender: Any, /, *args: Any, signal: BaseSignalT[Any],
@@ -226,19 +233,45 @@ def publish(plan: BatchPlan[Event], outbox: Outbox) -> None:
             TABLE_IO.stage(table, pending.source, key, pending.state, outbox.sender)
 
 
+class Unknown:
+    """Names a batch could not resolve, each logged once per process (bounded)."""
+
+    LOGGED_AT_MOST = 1000
+
+    def __init__(self) -> None:
+        self.logged: set[tuple[str, str]] = set()
+
+    def note(self, kind: str, name: str, what: str) -> None:
+        if (kind, name) in self.logged or len(self.logged) >= self.LOGGED_AT_MOST:
+            return
+        self.logged.add((kind, name))
+        log.warning(what, name[:64])
+
+
+UNKNOWN = Unknown()
+
+
 def count(plan: BatchPlan[Event]) -> None:
     """Update the metrics of one batch."""
     for (message_type, producer), total in plan.messages.items():
         metrics.MESSAGES_IN.labels(message_type, str(producer)).inc(total)
     for verdict, total in plan.verdicts.items():
         metrics.MARKET_UPDATES.labels(verdict).inc(total)
+    for group, total in plan.unknown_groups.items():
+        metrics.UNKNOWN_GROUPS.inc(total)
+        UNKNOWN.note("group", group, "bet_stop names market group %r, which no description "
+                                     "or group map knows: it suspends nothing")
+    for market_id in plan.unnamed:
+        UNKNOWN.note("market", market_id, "market %r has no description: published without "
+                                          "names (load one with `faust -A app descriptions`)")
+    metrics.UNNAMED_MARKETS.set(sum(1 for kind, _ in UNKNOWN.logged if kind == "market"))
 
 
 async def process(events: Sequence[Event]) -> BatchPlan[Event]:
     """Apply one batch: plan it, publish it with its changelog, then write the tables."""
     started = time.perf_counter()
     plan = plan_batch(((e, e.message.key, e.message.value) for e in events), READER, now_ms,
-                      int(settings.producer_timeout * 1000))
+                      RULES)
     # Outbound records and changelogs are committed, in one transaction, before the local
     # tables change: a crash before the commit leaves nothing visible to read-committed
     # readers and the batch is applied again; a crash after it finds the batch in the
@@ -269,6 +302,9 @@ async def odds_agent(stream: StreamT[bytes]) -> None:
     batches = cast(Stream[bytes], stream).take_events(
         settings.batch_size, within=settings.batch_within
     )
+    if not CATALOG_READY.is_set():
+        log.info("odds agent waiting for the market descriptions")
+        await CATALOG_READY.wait()
     processed = 0
     async for events in batches:
         await process(events)

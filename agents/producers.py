@@ -1,9 +1,11 @@
-"""The silence timer: producers that stop sending ``alive`` are reported to their partition."""
+"""The producer timer: producers that stop sending ``alive``, and recovery requests left
+unanswered, are reported to the producer's home partition, whose agent decides."""
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import orjson
 
@@ -11,13 +13,13 @@ from agents.odds import now_ms
 from app import topics
 from app.faust_app import app, settings
 from models.memory import partition_for
-from models.producer import is_silent, producer_key
+from models.producer import is_overdue, is_silent, producer_key
 from tables import state
 
 log = logging.getLogger(__name__)
 
-#: producer id -> monotonic time the last ``producer_silent`` was sent for it.
-_reported: dict[int, float] = {}
+#: (message type, producer id) -> monotonic time it was last sent for that producer.
+_reported: dict[tuple[str, int], float] = {}
 RESEND_AFTER = 5.0
 
 
@@ -27,24 +29,37 @@ def active_feed_partitions() -> set[int]:
     return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == name}
 
 
+def _due(home: dict[str, Any], now: int) -> str | None:
+    """The internal message a producer's home state calls for now, if any."""
+    if is_silent(home, now, int(settings.producer_timeout * 1000)):
+        return "producer_silent"
+    if is_overdue(home, now, int(settings.recovery_retry_seconds * 1000)):
+        return "recovery_retry"
+    return None
+
+
 @app.timer(interval=1.0)  # type: ignore[untyped-decorator]  # faust leaves it untyped
-async def check_producer_silence() -> None:
-    """Tell a producer's home partition when it has gone silent; the agent decides."""
+async def check_producers() -> None:
+    """Tell a producer's home partition when it has gone silent or its recovery request is
+    overdue; the agent decides."""
     owned = active_feed_partitions()
-    timeout_ms = int(settings.producer_timeout * 1000)
     now = now_ms()
     for raw_key, home in list(state.producers.items()):
         key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
-        if "@" in key or not is_silent(home, now, timeout_ms):
+        if "@" in key or (kind := _due(home, now)) is None:
             continue
         producer = home["producer"]
         partition = partition_for(producer_key(producer).encode(), settings.topic_partitions)
         if partition not in owned:
             continue
-        if time.monotonic() - _reported.get(producer, -RESEND_AFTER) < RESEND_AFTER:
+        if time.monotonic() - _reported.get((kind, producer), -RESEND_AFTER) < RESEND_AFTER:
             continue
-        _reported[producer] = time.monotonic()
-        log.warning("producer %s silent for %.1fs", producer,
-                    (now - home["last_alive_seen"]) / 1000)
-        value = {"type": "producer_silent", "producer": producer, "ts": now}
+        _reported[(kind, producer)] = time.monotonic()
+        if kind == "producer_silent":
+            log.warning("producer %s silent for %.1fs", producer,
+                        (now - home["last_alive_seen"]) / 1000)
+        else:
+            log.warning("producer %s: recovery request %s unanswered for %.0fs", producer,
+                        home["request_id"], (now - home["requested_ts"]) / 1000)
+        value = {"type": kind, "producer": producer, "ts": now}
         await topics.feed.send(key=key.encode(), value=orjson.dumps(value), partition=partition)

@@ -52,7 +52,7 @@ app = LeanApp(
     producer_max_request_size=4 * 1024 * 1024,
     producer_acks=-1,
     autodiscover=["agents", "web", "app.commands", "app.cmd_replay", "app.cmd_simulate",
-                 "app.cmd_sink"],
+                 "app.cmd_sink", "app.cmd_descriptions"],
     origin="app",
     TableManager=BulkTableManager,
     Stream=LeanStream,

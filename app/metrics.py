@@ -95,3 +95,15 @@ GRAPHQL_REQUESTS = Counter(
     "odds_graphql_requests_total", "GraphQL requests by outcome (ok, error, bad_request).",
     ["outcome"],
 )
+RECOVERY_REQUESTS = Counter(
+    "odds_recovery_requests_total",
+    "Recovery requests to the UOF API by producer and outcome (sent, failed, skipped).",
+    ["producer", "outcome"],
+)
+UNKNOWN_GROUPS = Counter(
+    "odds_bet_stop_unknown_groups_total",
+    "Market-group names in bet_stop messages that no description or group map knows "
+    "(they suspend nothing).")
+UNNAMED_MARKETS = Gauge(
+    "odds_markets_without_description",
+    "Market ids this worker has published without a description, so without names.")

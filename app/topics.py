@@ -48,7 +48,10 @@ settlements = _topic("settlements.v1", RETAINED_30D)
 recovery_requests = _topic("recovery_requests.v1", RETAINED_7D)
 #: Records that could not be decoded or broke the contract, with the reason.
 dead_letters = _topic("feed.dlq.v1", RETAINED_7D)
+#: Market descriptions (names, outcome names, market groups), key = ``{market_id}``,
+#: ``{market_id}?variant={variant}`` or ``*?variant={variant}``; every worker reads it whole.
+market_descriptions = _topic("market-descriptions.v1", COMPACTED)
 
 ALL_TOPICS: tuple[TopicT, ...] = (raw_uof, raw_betfair, raw_betfair_markets, feed, markets,
                                   odds_changes, events, settlements, recovery_requests,
-                                  dead_letters)
+                                  dead_letters, market_descriptions)

@@ -11,8 +11,9 @@ from models import digests as dg
 from models import event as ev
 from models import market as mk
 from models import producer as pr
+from models.catalog import Catalog
 from models.feed import INTERNAL_TYPES, PRODUCER_TYPES, FeedError, decode
-from models.market import Applied, Snapshot, market_key
+from models.market import Applied, MarketNames, Snapshot, market_key
 
 Source = TypeVar("Source")
 ReaderSource = TypeVar("ReaderSource", contravariant=True)
@@ -32,6 +33,20 @@ class StateReader(Protocol[ReaderSource]):
     def partition(self, source: ReaderSource) -> int: ...
 
     def partition_markets(self, source: ReaderSource) -> Iterable[tuple[str, Snapshot]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What the planner's rules depend on besides the feed and the stored state.
+
+    ``boot`` names this worker's start: a producer's first ``alive`` after it asks for a
+    recovery. ``catalog``: market descriptions (names, market groups).
+    """
+
+    silence_timeout_ms: int = 20_000
+    recovery_retry_ms: int = 60_000
+    boot: str | None = None
+    catalog: Catalog = field(default_factory=Catalog)
 
 
 @dataclass(slots=True)
@@ -68,6 +83,10 @@ class BatchPlan(Generic[Source]):
     dead_letters: list[tuple[Source, str]] = field(default_factory=list)
     verdicts: Counter[str] = field(default_factory=Counter)
     messages: Counter[tuple[str, int]] = field(default_factory=Counter)
+    #: Bet-stop group names that no description or group map knows (they stop nothing).
+    unknown_groups: Counter[str] = field(default_factory=Counter)
+    #: Market ids published without a description (no names).
+    unnamed: set[str] = field(default_factory=set)
 
     def table_writes(self) -> tuple[tuple[str, dict[str, Pending[Source]]], ...]:
         """Each table's changed keys, by table name."""
@@ -83,10 +102,10 @@ class Planner(Generic[Source]):
     """Applies records one by one on top of stored state plus this batch's pending state."""
 
     def __init__(self, reader: StateReader[Source], now_ms: Callable[[], int],
-                 silence_timeout_ms: int = 20_000) -> None:
+                 rules: Rules) -> None:
         self.reader = reader
         self.now_ms = now_ms
-        self.silence_timeout_ms = silence_timeout_ms
+        self.rules = rules
         self.plan: BatchPlan[Source] = BatchPlan()
         self._stored_producers: dict[str, Snapshot | None] = {}
         self.digest = ""
@@ -95,7 +114,17 @@ class Planner(Generic[Source]):
 
     def _market(self, source: Source, key: str) -> Snapshot | None:
         pending = self.plan.markets.get(key)
-        return pending.state if pending is not None else self.reader.market(source, key)
+        if pending is not None:
+            return pending.state
+        stored = self.reader.market(source, key)
+        return stored if stored is None or "cancels" in stored else mk.upgrade(stored)
+
+    def _names(self, event: Snapshot, market_id: str, specifiers: str) -> MarketNames | None:
+        home, away = ev.competitors(event)
+        names = self.rules.catalog.names(market_id, specifiers, home, away)
+        if names is None:
+            self.plan.unnamed.add(market_id)
+        return names
 
     def _event(self, source: Source, event_id: str) -> Snapshot:
         pending = self.plan.events.get(event_id)
@@ -211,16 +240,18 @@ class Planner(Generic[Source]):
     def _odds_change(self, source: Source, message: dict[str, Any]) -> None:
         event_id, ts, producer = message["event_id"], message["ts"], message["producer"]
         down = self._producer_down(source, producer)
+        event = self._event(source, event_id)
         for feed_market in message["markets"]:
-            key = market_key(event_id, feed_market["id"], feed_market["specifiers"])
+            market_id, specifiers = feed_market["id"], feed_market["specifiers"]
+            key = market_key(event_id, market_id, specifiers)
             applied = mk.apply_odds_change(self._market(source, key), event_id, producer, ts,
-                                           feed_market, down)
+                                           feed_market, down,
+                                           self._names(event, market_id, specifiers))
             self._apply_market(source, key, message, applied)
-        status = message.get("sport_event_status")
-        if status is not None:
-            event = self._event(source, event_id)
+        if ev.says_something(event, message):
+            event = self._event(source, event_id)  # the markets may have recounted it
             if self._admitted(event, ts):
-                self._put_event(source, *ev.apply_sport_event_status(event, ts, status))
+                self._put_event(source, *ev.apply_odds_status(event, message))
 
     def _admitted(self, state: Snapshot, ts: int) -> bool:
         if ev.is_stale(state, ts):
@@ -228,17 +259,34 @@ class Planner(Generic[Source]):
             return False
         return True
 
+    def _stopped_markets(self, groups: str | list[str]) -> frozenset[str] | None:
+        """The market ids a bet stop's groups name (None: every market)."""
+        if groups == "all":
+            return None
+        wanted: set[str] = set()
+        for group in groups:
+            if group == "all":
+                return None
+            if group.isdigit():
+                wanted.add(group)
+                continue
+            members = self.rules.catalog.group_members(group)
+            if members is None:
+                self.plan.unknown_groups[group] += 1
+            else:
+                wanted |= members
+        return frozenset(wanted)
+
     def _bet_stop(self, source: Source, message: dict[str, Any]) -> None:
         event = self._event(source, message["event_id"])
-        groups = message["groups"]
-        wanted = None if groups == "all" else set(groups)
+        wanted = self._stopped_markets(message["groups"])
         status = message.get("market_status", mk.MarketStatus.SUSPENDED.value)
         for key in event["market_status"]:
             current = self._market(source, key)
             if current is None or (wanted is not None and current["market_id"] not in wanted):
                 continue
-            self._apply_market(source, key, message,
-                               mk.apply_bet_stop(current, message["ts"], status))
+            self._apply_market(source, key, message, mk.apply_bet_stop(
+                current, message["producer"], message["ts"], status))
 
     def _each_market(self, source: Source, message: dict[str, Any],
                      rule: Callable[[Snapshot | None, dict[str, Any]], Applied]) -> None:
@@ -247,28 +295,50 @@ class Planner(Generic[Source]):
             self._apply_market(source, key, message, rule(self._market(source, key),
                                                           feed_market))
 
+    def _new_names(self, source: Source, message: dict[str, Any],
+                   current: Snapshot | None, feed_market: dict[str, Any]) -> MarketNames | None:
+        """Names for a market a settlement or cancel creates (None when it exists)."""
+        if current is not None:
+            return None
+        event = self._event(source, message["event_id"])
+        return self._names(event, feed_market["id"], feed_market["specifiers"])
+
     def _settlement(self, source: Source, message: dict[str, Any]) -> None:
         self._each_market(source, message, lambda current, fm: mk.apply_settlement(
             current, message["event_id"], message["producer"], message["ts"], fm,
-            message["certainty"]))
+            message["certainty"], self._new_names(source, message, current, fm)))
 
     def _rollback_settlement(self, source: Source, message: dict[str, Any]) -> None:
         self._each_market(source, message, lambda current, _fm: mk.apply_rollback_settlement(
-            current, message["ts"]))
+            current, message["producer"], message["ts"]))
 
     def _cancel(self, source: Source, message: dict[str, Any]) -> None:
         window = {k: message.get(k) for k in ("start_time", "end_time", "superceded_by")}
         self._each_market(source, message, lambda current, fm: mk.apply_cancel(
-            current, message["event_id"], message["producer"], message["ts"], fm, window))
+            current, message["event_id"], message["producer"], message["ts"], fm, window,
+            self._new_names(source, message, current, fm)))
 
     def _rollback_cancel(self, source: Source, message: dict[str, Any]) -> None:
+        window = {k: message.get(k) for k in ("start_time", "end_time")}
         self._each_market(source, message, lambda current, _fm: mk.apply_rollback_cancel(
-            current, message["ts"]))
+            current, message["producer"], message["ts"], window))
 
     def _fixture_change(self, source: Source, message: dict[str, Any]) -> None:
         event = self._event(source, message["event_id"])
-        if self._admitted(event, message["ts"]):
-            self._put_event(source, *ev.apply_fixture_change(event, message))
+        if ev.is_stale_fixture(event, message["ts"]):
+            self.plan.verdicts[mk.Verdict.STALE.value] += 1
+            return
+        renamed, changed = ev.apply_fixture_change(event, message)
+        self._put_event(source, renamed, changed)
+        if ev.competitors(renamed) == ev.competitors(event):
+            return
+        # Outcome names such as "{$competitor1}" follow the fixture's competitors.
+        for key in renamed["market_status"]:
+            current = self._market(source, key)
+            if current is not None:
+                self._apply_market(source, key, message, mk.apply_names(
+                    current, self._names(renamed, current["market_id"],
+                                         current["specifiers"])))
 
     # -- producer health -------------------------------------------------------------------
 
@@ -283,16 +353,19 @@ class Planner(Generic[Source]):
             self.plan.recovery_requests.append(Record(
                 source, str(state["producer"]), health.recovery_request))
         if health.went_down or health.came_up:
-            self.plan.producer_status.append({
-                "type": "producer_status", "producer": state["producer"],
-                "ts": self.now_ms(), "down": health.went_down,
-                "generation": state["generation"], "reason": state["reason"] or "recovered"})
+            status = {"type": "producer_status", "producer": state["producer"],
+                      "ts": self.now_ms(), "down": health.went_down,
+                      "generation": state["generation"], "reason": state["reason"] or "recovered"}
+            if health.request_ts is not None:
+                status["request_ts"] = health.request_ts
+            self.plan.producer_status.append(status)
 
     def _alive(self, source: Source, message: dict[str, Any]) -> None:
         home = self._home(source, message["producer"])
         if self._admitted(home, message["ts"]):
             self._health(source, pr.on_alive(home, message["ts"], message["subscribed"],
-                                             self.now_ms()), {"ts": message["ts"]})
+                                             self.now_ms(), self.rules.boot),
+                         {"ts": message["ts"]})
 
     def _snapshot_complete(self, source: Source, message: dict[str, Any]) -> None:
         home = self._home(source, message["producer"])
@@ -306,8 +379,13 @@ class Planner(Generic[Source]):
         if message["ts"] <= home["silence_ts"]:
             self.plan.verdicts[mk.Verdict.STALE.value] += 1
             return
-        self._health(source, pr.on_silence(home, self.now_ms(), self.silence_timeout_ms),
+        self._health(source, pr.on_silence(home, self.now_ms(), self.rules.silence_timeout_ms),
                      {"silence_ts": message["ts"]})
+
+    def _recovery_retry(self, source: Source, message: dict[str, Any]) -> None:
+        # Internal and idempotent: a retry that is no longer due changes nothing.
+        home = self._home(source, message["producer"])
+        self._health(source, pr.on_retry(home, self.now_ms(), self.rules.recovery_retry_ms), {})
 
     def _producer_status(self, source: Source, message: dict[str, Any]) -> None:
         producer, down = message["producer"], message["down"]
@@ -319,10 +397,11 @@ class Planner(Generic[Source]):
             return
         view = {"producer": producer, "down": down, "generation": message["generation"]}
         self.plan.producers[key] = Pending(source, view, False)
+        fresh_since = message.get("request_ts")
         for market_key_, snapshot in self._partition_markets(source):
             if snapshot["producer"] == producer:
                 self._apply_market(source, market_key_, message,
-                                   mk.apply_producer_health(snapshot, down))
+                                   mk.apply_producer_health(snapshot, down, fresh_since))
 
     def _partition_markets(self, source: Source) -> list[tuple[str, Snapshot]]:
         partition = self.reader.partition(source)
@@ -350,6 +429,7 @@ HANDLERS: dict[str, Callable[[Planner[Any], Any, dict[str, Any]], None]] = {
     "snapshot_complete": Planner._snapshot_complete,
     "producer_silent": Planner._producer_silent,
     "producer_status": Planner._producer_status,
+    "recovery_retry": Planner._recovery_retry,
 }
 
 
@@ -367,26 +447,32 @@ def _check_key(message: dict[str, Any], key: bytes | None) -> None:
 
 def _settlement_record(message: dict[str, Any], snapshot: Snapshot,
                        base: dict[str, Any]) -> dict[str, Any]:
-    record = {**base, "type": message["type"], "status": snapshot["status"],
-              "settlement": snapshot["settlement"], "cancel": snapshot["cancel"],
-              "outcomes": [{"id": o["id"], "result": o.get("result"),
-                            "void_factor": o.get("void_factor"),
-                            "dead_heat_factor": o.get("dead_heat_factor")}
-                           for o in snapshot["outcomes"]]}
-    return record
+    outcomes = []
+    for o in snapshot["outcomes"]:
+        outcome = {"id": o["id"], "result": o.get("result"), "void_factor": o.get("void_factor"),
+                   "dead_heat_factor": o.get("dead_heat_factor")}
+        outcome.update((k, o[k]) for k in mk.RESULT_EXTRAS if k in o)
+        outcomes.append(outcome)
+    return {**base, "type": message["type"], "status": snapshot["status"],
+            "settlement": snapshot["settlement"], "cancels": snapshot["cancels"],
+            "outcomes": outcomes}
+
+
+DEFAULT_RULES = Rules()
 
 
 def plan_batch(
     records: Iterable[tuple[Source, bytes | None, bytes | None]],
     reader: StateReader[Source],
     now_ms: Callable[[], int],
-    silence_timeout_ms: int = 20_000,
+    rules: Rules = DEFAULT_RULES,
 ) -> BatchPlan[Source]:
     """Apply ``(source, key, value)`` records in order on top of ``reader``'s state."""
-    planner = Planner(reader, now_ms, silence_timeout_ms)
+    planner = Planner(reader, now_ms, rules)
     for source, key, value in records:
         planner.apply(source, key, value)
     return planner.plan
 
 
-__all__ = ["BatchPlan", "FeedError", "Pending", "Planner", "Record", "StateReader", "plan_batch"]
+__all__ = ["BatchPlan", "FeedError", "Pending", "Planner", "Record", "Rules", "StateReader",
+           "plan_batch"]

@@ -7,8 +7,11 @@ from typing import Any
 from models.market import Snapshot
 
 FIXTURE_FIELDS = ("start_time", "sport", "competition", "home", "away")
+#: What the event keeps of an ``odds_change`` besides its live status (absent: none).
+BETTING_FIELDS = ("betting_status", "betstop_reason")
 # ``recent``: empty; releases before ``models.digests`` kept the event's digests there.
-_BOOKKEEPING = frozenset({"version", "updated_ts", "ts", "recent", "market_status"})
+_BOOKKEEPING = frozenset({"version", "updated_ts", "ts", "fixture_ts", "recent",
+                          "market_status"})
 
 
 def new_event(event_id: str) -> Snapshot:
@@ -18,8 +21,9 @@ def new_event(event_id: str) -> Snapshot:
     the digests themselves are in their own table (``models.digests``).
     """
     return {"event_id": event_id, "fixture": {}, "sport_event_status": None,
+            "betting_status": None, "betstop_reason": None,
             "market_status": {}, "market_counts": {}, "version": 0,
-            "updated_ts": 0, "ts": 0, "recent": []}
+            "updated_ts": 0, "ts": 0, "fixture_ts": 0, "recent": []}
 
 
 def _changed(old: Snapshot, new: Snapshot) -> bool:
@@ -44,15 +48,26 @@ def apply_fixture_change(
         if name in message:
             fixture[name] = message[name]
     ts = message["ts"]
-    return _finish(current, {**current, "fixture": fixture, "ts": max(ts, current["ts"])}, ts)
+    return _finish(current, {**current, "fixture": fixture,
+                             "fixture_ts": max(ts, current.get("fixture_ts", 0))}, ts)
 
 
-def apply_sport_event_status(
-    current: Snapshot, ts: int, status: dict[str, Any]
-) -> tuple[Snapshot, bool]:
-    """Replace the live status and score."""
-    return _finish(current, {**current, "sport_event_status": dict(status),
-                             "ts": max(ts, current["ts"])}, ts)
+def apply_odds_status(current: Snapshot, message: dict[str, Any]) -> tuple[Snapshot, bool]:
+    """Keep what an ``odds_change`` says of the event: its live status and score (when
+    sent) and its betting status and bet-stop reason (absent: none)."""
+    candidate = {**current, "ts": max(message["ts"], current["ts"])}
+    status = message.get("sport_event_status")
+    if status is not None:
+        candidate["sport_event_status"] = dict(status)
+    for name in BETTING_FIELDS:
+        candidate[name] = message.get(name)
+    return _finish(current, candidate, message["ts"])
+
+
+def says_something(current: Snapshot, message: dict[str, Any]) -> bool:
+    """Return whether an ``odds_change`` carries event data worth applying."""
+    return ("sport_event_status" in message
+            or any(current.get(name) != message.get(name) for name in BETTING_FIELDS))
 
 
 def track_market(
@@ -81,8 +96,20 @@ def track_market(
 
 
 def is_stale(current: Snapshot, ts: int) -> bool:
-    """Return whether an event-level message is older than the last one applied."""
+    """Return whether an ``odds_change``'s event data is older than the last applied."""
     return bool(ts < current["ts"])
+
+
+def is_stale_fixture(current: Snapshot, ts: int) -> bool:
+    """Return whether a ``fixture_change`` is older than the last one applied (fixtures
+    have their own mark: a live status says nothing of the fixture)."""
+    return bool(ts < current.get("fixture_ts", 0))
+
+
+def competitors(current: Snapshot) -> tuple[str | None, str | None]:
+    """Return the fixture's home and away names (None: not known yet)."""
+    fixture = current["fixture"]
+    return fixture.get("home"), fixture.get("away")
 
 
 def public_event(state: Snapshot) -> Snapshot:
@@ -94,7 +121,10 @@ def public_event(state: Snapshot) -> Snapshot:
         "status": ses.get("status", "not_started"),
         "match_status": ses.get("match_status"),
         "score": {"home": ses.get("home_score"), "away": ses.get("away_score")},
+        "period_scores": ses.get("period_scores", []),
         "clock": ses.get("clock"),
+        "betting_status": state.get("betting_status"),
+        "betstop_reason": state.get("betstop_reason"),
         "start_time": fixture.get("start_time"),
         "sport": fixture.get("sport"),
         "competition": fixture.get("competition"),

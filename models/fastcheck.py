@@ -12,6 +12,7 @@ from typing import Any
 EVENT_ID = re.compile(r"[a-z0-9_]+:[a-z0-9_]+:[A-Za-z0-9_.-]+")
 MARKET_STATUS = frozenset({"active", "suspended", "deactivated", "handed_over", "settled",
                            "cancelled"})
+CASHOUT_STATUS = frozenset({"available", "unavailable", "closed"})
 EVENT_STATUS = frozenset({"not_started", "live", "suspended", "ended", "closed", "cancelled",
                           "delayed", "interrupted", "postponed", "abandoned"})
 
@@ -97,6 +98,9 @@ def _market_problem(market: Any) -> str | None:
         return ".in_play must be a boolean"
     if "bet_delay" in market and not (_int(market["bet_delay"]) and market["bet_delay"] >= 0):
         return ".bet_delay must be an integer >= 0"
+    if "cashout_status" in market and not (type(market["cashout_status"]) is str
+                                           and market["cashout_status"] in CASHOUT_STATUS):
+        return f".cashout_status must be one of {sorted(CASHOUT_STATUS)}"
     if "number_of_winners" in market and not (_int(market["number_of_winners"])
                                               and market["number_of_winners"] >= 1):
         return ".number_of_winners must be an integer >= 1"
@@ -121,6 +125,30 @@ def _check_status(status: Any) -> None:
             raise Invalid(f"sport_event_status.{name} must be a number from 0 to 100000")
     if "clock" in status and not (type(status["clock"]) is str and len(status["clock"]) <= 20):
         raise Invalid("sport_event_status.clock must be a string of at most 20 characters")
+    if "period_scores" in status:
+        _check_period_scores(status["period_scores"])
+
+
+def _score(value: Any) -> bool:
+    return _number(value) and 0 <= value <= 100000
+
+
+def _check_period_scores(periods: Any) -> None:
+    if type(periods) is not list or len(periods) > 50:
+        raise Invalid("sport_event_status.period_scores must be a list of at most 50")
+    for i, period in enumerate(periods):
+        where = f"sport_event_status.period_scores[{i}]"
+        if type(period) is not dict or not all(
+                k in period for k in ("number", "home_score", "away_score")):
+            raise Invalid(f"{where} must be an object with number, home_score and away_score")
+        if not (_int(period["number"]) and 0 <= period["number"] <= 1000):
+            raise Invalid(f"{where}.number must be an integer from 0 to 1000")
+        if not (_score(period["home_score"]) and _score(period["away_score"])):
+            raise Invalid(f"{where} scores must be numbers from 0 to 100000")
+        if "type" in period and not (type(period["type"]) is str and len(period["type"]) <= 32):
+            raise Invalid(f"{where}.type must be a string of at most 32 characters")
+        if "match_status" in period and not _int(period["match_status"]):
+            raise Invalid(f"{where}.match_status must be an integer")
 
 
 def check_odds_change(message: dict[str, Any]) -> None:

@@ -17,9 +17,10 @@ MAX_SPECIFIERS = 255
 EVENT_TYPES = ("fixture_change", "odds_change", "bet_stop", "bet_settlement",
                "rollback_bet_settlement", "bet_cancel", "rollback_bet_cancel")
 #: Producer-level messages: no event id; keyed ``producer:{id}``.
-PRODUCER_TYPES = ("alive", "snapshot_complete", "producer_silent", "producer_status")
+PRODUCER_TYPES = ("alive", "snapshot_complete", "producer_silent", "producer_status",
+                  "recovery_retry")
 #: Written by the platform itself, never by a provider adapter.
-INTERNAL_TYPES = ("producer_silent", "producer_status")
+INTERNAL_TYPES = ("producer_silent", "producer_status", "recovery_retry")
 FEED_TYPES = EVENT_TYPES + PRODUCER_TYPES
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from aiokafka.partitioner import murmur2
 
-from models.engine import BatchPlan, plan_batch
+from models.engine import DEFAULT_RULES, BatchPlan, Rules, plan_batch
 from models.market import Snapshot
 
 
@@ -61,7 +61,7 @@ def replay(
     messages: Iterable[dict[str, Any]],
     partitions: int,
     now_ms: int | None = None,
-    silence_timeout_ms: int = 20_000,
+    rules: Rules = DEFAULT_RULES,
 ) -> list[BatchPlan[int]]:
     """Apply canonical messages one at a time, keyed as the platform keys them."""
     clock = (lambda: now_ms) if now_ms is not None else (lambda: int(time.time() * 1000))
@@ -70,7 +70,7 @@ def replay(
         key = (message.get("event_id") or f"producer:{message['producer']}").encode()
         queue = [(partition_for(key, partitions), key, orjson.dumps(message))]
         while queue:
-            plan = plan_batch([queue.pop(0)], state, clock, silence_timeout_ms)
+            plan = plan_batch([queue.pop(0)], state, clock, rules)
             state.commit(plan)
             plans.append(plan)
             # The worker fans producer health out to every partition through feed.v1.

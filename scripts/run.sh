@@ -20,6 +20,10 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
+# Names of markets and outcomes for everything the simulator plays (idempotent: a reload
+# replaces the same keys of a compacted topic).
+"$BIN/faust" -A app descriptions load feeds/descriptions/markets.xml
+
 "$BIN/faust" -A app worker -l info >"$LOG_DIR/worker.log" 2>&1 &
 pids+=($!)
 echo "[run] worker started (log: $LOG_DIR/worker.log); waiting for it to serve on :$WEB_PORT"

@@ -15,7 +15,7 @@ import orjson
 
 from app import metrics
 from config import MySQLConfig
-from models.market import Snapshot
+from models.market import Snapshot, is_open_ended, legacy_cancels
 from sinks.schema import apply_migrations
 from sinks.sql_values import Statement, statements
 
@@ -45,9 +45,10 @@ def _insert_ignore(table: str, names: tuple[str, ...]) -> Statement:
 
 MARKET_KEY = ("event_id", "market_id", "specifiers")
 UPSERT_MARKETS = _upsert("markets", MARKET_KEY, (
-    "status", "producer", "margin", "certainty", "void_reason", "cancelled", "updated_ts"))
+    "name", "status", "producer", "margin", "certainty", "void_reason", "cancelled", "cancels",
+    "updated_ts"))
 UPSERT_OUTCOMES = _upsert("outcomes", (*MARKET_KEY, "outcome_id"), (
-    "odds", "active", "probability", "result", "void_factor", "dead_heat_factor"))
+    "name", "odds", "active", "probability", "result", "void_factor", "dead_heat_factor"))
 UPSERT_EVENTS = _upsert("events", ("event_id",), (
     "status", "match_status", "home_score", "away_score", "clock", "start_time", "sport",
     "competition", "home", "away", "updated_ts"))
@@ -101,15 +102,26 @@ def _market_key(s: Snapshot) -> tuple[str, str, str]:
     return (s["event_id"], s["market_id"], s["specifiers"])
 
 
+def _cancels(snapshot: Snapshot) -> list[Snapshot]:
+    """The market's cancels; a record published by an earlier release has one ``cancel``."""
+    if "cancels" in snapshot:
+        return list(snapshot["cancels"])
+    return legacy_cancels(snapshot.get("cancel"), snapshot["updated_ts"])
+
+
 def market_rows(snapshots: Sequence[Snapshot]) -> list[tuple[Any, ...]]:
-    """Rows for ``UPSERT_MARKETS``."""
+    """Rows for ``UPSERT_MARKETS``: ``cancelled`` when a cancel has no window (its reason
+    then), every cancel with its window in ``cancels``."""
     rows = []
     for s in snapshots:
         settlement = s.get("settlement") or {}
-        cancel = s.get("cancel")
-        void_reason = (cancel or settlement).get("void_reason")
-        rows.append((*_market_key(s), s["status"], s["producer"], s["margin"],
-                     settlement.get("certainty"), void_reason, int(cancel is not None),
+        cancels = _cancels(s)
+        voided = next((c for c in cancels if is_open_ended(c)), None)
+        void_reason = (voided or settlement).get("void_reason")
+        rows.append((*_market_key(s), s.get("name"), s["status"], s["producer"], s["margin"],
+                     settlement.get("certainty"), None if void_reason is None else str(
+                         void_reason), int(voided is not None),
+                     orjson.dumps(cancels).decode() if cancels else None,
                      s["updated_ts"], s["version"]))
     return rows
 
@@ -117,8 +129,8 @@ def market_rows(snapshots: Sequence[Snapshot]) -> list[tuple[Any, ...]]:
 def outcome_rows(snapshots: Sequence[Snapshot]) -> list[tuple[Any, ...]]:
     """Rows for ``UPSERT_OUTCOMES``."""
     return [
-        (*_market_key(s), o["id"], o["odds"], o["active"], o["probability"], o.get("result"),
-         o.get("void_factor"), o.get("dead_heat_factor"), s["version"])
+        (*_market_key(s), o["id"], o.get("name"), o["odds"], o["active"], o["probability"],
+         o.get("result"), o.get("void_factor"), o.get("dead_heat_factor"), s["version"])
         for s in snapshots
         for o in s["outcomes"]
     ]

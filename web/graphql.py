@@ -53,6 +53,7 @@ class Score:
 @strawberry.type(description="One outcome of a market, with its price in every format.")
 class Outcome:
     id: str
+    name: str | None
     odds: float | None
     active: bool
     probability: float | None
@@ -63,6 +64,8 @@ class Outcome:
     result: str | None
     void_factor: float | None
     dead_heat_factor: float | None
+    removal_ts: Millis | None
+    reduction_factor: float | None
 
 
 @strawberry.type(description="A market snapshot, as on markets.v1 and GET .../markets/{id}.")
@@ -70,13 +73,15 @@ class Market:
     event_id: str
     market_id: str
     specifiers: str
+    name: str | None
     status: str
     producer: int
     margin: float | None
     version: int
     updated_ts: Millis
     settlement: JSON | None
-    cancel: JSON | None
+    cancels: JSON
+    cashout_status: str | None
     outcomes: list[Outcome]
 
 
@@ -95,7 +100,10 @@ class Event:
     status: str
     match_status: int | None
     score: Score
+    period_scores: JSON
     clock: str | None
+    betting_status: str | None
+    betstop_reason: str | None
     start_time: Millis | None
     sport: str | None
     competition: str | None
@@ -128,13 +136,14 @@ def _market(event_id: str, view: dict[str, Any]) -> Market:
     fields: dict[str, Any] = {k: view.get(k) for k in Market.__annotations__
                               if k != "outcomes"}
     fields["event_id"] = event_id
+    fields["cancels"] = JSON(view.get("cancels") or [])
     outcomes = [Outcome(**{k: o.get(k) for k in Outcome.__annotations__})
                 for o in view["outcomes"]]
     return Market(**fields, outcomes=outcomes)
 
 
-EVENT_SCALARS = ("event_id", "status", "match_status", "clock", "start_time", "sport",
-                 "competition", "home", "away")
+EVENT_SCALARS = ("event_id", "status", "match_status", "clock", "betting_status",
+                 "betstop_reason", "start_time", "sport", "competition", "home", "away")
 
 
 def _event(view: dict[str, Any]) -> Event:
@@ -142,6 +151,7 @@ def _event(view: dict[str, Any]) -> Event:
     fields: dict[str, Any] = {k: view.get(k) for k in EVENT_SCALARS}
     return Event(**fields, score=Score(home=score.get("home"), away=score.get("away")),
                  market_counts=JSON(view.get("market_counts") or {}),
+                 period_scores=JSON(view.get("period_scores") or []),
                  held_markets=view.get("markets"))
 
 

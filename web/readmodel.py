@@ -8,10 +8,13 @@ from typing import Any
 from models.event import public_event
 from models.market import Snapshot
 
-OUTCOME_FIELDS = ("id", "odds", "active", "probability", "implied_probability", "american",
-                  "fractional", "direction", "result", "void_factor", "dead_heat_factor")
-EXCHANGE_OUTCOME_FIELDS = ("back", "lay", "last_traded", "traded_volume")
-EXCHANGE_MARKET_FIELDS = ("in_play", "bet_delay", "number_of_winners")
+OUTCOME_FIELDS = ("id", "name", "odds", "active", "probability", "implied_probability",
+                  "american", "fractional", "direction", "result", "void_factor",
+                  "dead_heat_factor")
+#: Shown only when the feed gave them (exchange ladders, exchange removals).
+OPTIONAL_OUTCOME_FIELDS = ("removal_ts", "reduction_factor", "back", "lay", "last_traded",
+                           "traded_volume")
+OPTIONAL_MARKET_FIELDS = ("in_play", "bet_delay", "number_of_winners", "cashout_status")
 
 
 def _id_order(market_id: str) -> tuple[int, int, str]:
@@ -20,7 +23,7 @@ def _id_order(market_id: str) -> tuple[int, int, str]:
 
 def _outcome_view(outcome: Snapshot) -> dict[str, Any]:
     view = {f: outcome.get(f) for f in OUTCOME_FIELDS}
-    view.update({f: outcome[f] for f in EXCHANGE_OUTCOME_FIELDS if f in outcome})
+    view.update({f: outcome[f] for f in OPTIONAL_OUTCOME_FIELDS if f in outcome})
     return view
 
 
@@ -29,16 +32,17 @@ def market_view(snapshot: Snapshot) -> dict[str, Any]:
     view = {
         "market_id": snapshot["market_id"],
         "specifiers": snapshot["specifiers"],
+        "name": snapshot.get("name"),
         "status": snapshot["status"],
         "producer": snapshot["producer"],
         "margin": snapshot["margin"],
         "version": snapshot["version"],
         "updated_ts": snapshot["updated_ts"],
         "settlement": snapshot.get("settlement"),
-        "cancel": snapshot.get("cancel"),
+        "cancels": snapshot.get("cancels", []),
         "outcomes": [_outcome_view(o) for o in snapshot["outcomes"]],
     }
-    view.update({f: snapshot[f] for f in EXCHANGE_MARKET_FIELDS if f in snapshot})
+    view.update({f: snapshot[f] for f in OPTIONAL_MARKET_FIELDS if f in snapshot})
     return view
 
 
@@ -47,8 +51,9 @@ def sort_markets(markets: Iterable[Snapshot]) -> list[Snapshot]:
     return sorted(markets, key=lambda m: (_id_order(m["market_id"]), m["specifiers"]))
 
 
-EVENT_FIELDS = ("event_id", "status", "match_status", "score", "clock", "start_time", "sport",
-                "competition", "home", "away", "market_counts")
+EVENT_FIELDS = ("event_id", "status", "match_status", "score", "period_scores", "clock",
+                "betting_status", "betstop_reason", "start_time", "sport", "competition",
+                "home", "away", "market_counts")
 
 
 def event_view(event: Snapshot, markets: Iterable[Snapshot]) -> dict[str, Any]:

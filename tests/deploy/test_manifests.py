@@ -471,7 +471,8 @@ def test_network_policies_admit_only_what_is_needed(overlay: str) -> None:
             assert [selected(t["podSelector"]["matchLabels"], pod_labels) for t in rule["to"]] \
                 == [True]
         egress |= ports
-    assert egress == backends | {("TCP", web_port)}
+    # 443: the recovery service's calls to the provider's API (UOF_API_URL).
+    assert egress == backends | {("TCP", web_port), ("TCP", 443)}
 
     job_labels = find(overlay, "Job", INIT_JOB)["spec"]["template"]["metadata"]["labels"]
     init = find(overlay, "NetworkPolicy", "odds-init")["spec"]
@@ -599,7 +600,8 @@ def test_sink_runs_as_its_own_deployment(overlay: str) -> None:
     web_port = int(data["WEB_PORT"])
     backends = set().union(*(_ports(r) for r in
                              find(overlay, "NetworkPolicy", WORKER)["spec"]["egress"]))
-    assert set().union(*(_ports(r) for r in policy["egress"])) == backends - {("TCP", web_port)}
+    assert set().union(*(_ports(r) for r in policy["egress"])) == backends - {
+        ("TCP", web_port), ("TCP", 443)}
     # The app accepts the sink pod's environment too.
     env = {**data, "MYSQL_DSN": "mysql://betting:secret@mysql:3306/betting",
            "WEB_HOST": ALL_INTERFACES}

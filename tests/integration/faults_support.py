@@ -385,11 +385,11 @@ async def mysql_tables(config: MySQLConfig) -> dict[str, set[tuple[Any, ...]]]:
     """The markets, outcomes and events tables, in the column order of ``sinks.mysql``."""
     return {
         "markets": set(await mysql_rows(config, (
-            "SELECT event_id, market_id, specifiers, status, producer, margin, certainty,"
-            " void_reason, cancelled, updated_ts, version FROM markets"))),
+            "SELECT event_id, market_id, specifiers, name, status, producer, margin,"
+            " certainty, void_reason, cancelled, cancels, updated_ts, version FROM markets"))),
         "outcomes": set(await mysql_rows(config, (
-            "SELECT event_id, market_id, specifiers, outcome_id, odds, active, probability,"
-            " result, void_factor, dead_heat_factor, version FROM outcomes"))),
+            "SELECT event_id, market_id, specifiers, outcome_id, name, odds, active,"
+            " probability, result, void_factor, dead_heat_factor, version FROM outcomes"))),
         "events": set(await mysql_rows(config, (
             "SELECT event_id, status, match_status, home_score, away_score, clock, start_time,"
             " sport, competition, home, away, updated_ts, version FROM events"))),

@@ -196,11 +196,14 @@ async def graphql(worker: Worker, query: str, variables: dict[str, Any] | None =
         return resp.status, await resp.json(content_type=None)
 
 
-EVENT_FIELDS = """eventId status matchStatus clock startTime sport competition home away
-  marketCounts score { home away }
-  markets { eventId marketId specifiers status producer margin version updatedTs settlement
-            cancel outcomes { id odds active probability impliedProbability american
-                              fractional direction result voidFactor deadHeatFactor } }"""
+EVENT_FIELDS = """eventId status matchStatus clock bettingStatus betstopReason startTime sport
+  competition home away marketCounts score { home away } periodScores
+  markets { eventId marketId specifiers name status producer margin version updatedTs
+            settlement cancels outcomes { id name odds active probability impliedProbability
+                                          american fractional direction result voidFactor
+                                          deadHeatFactor } }"""
+#: Fields GraphQL serves as JSON scalars, as REST has them.
+JSON_FIELDS = ("market_counts", "settlement", "cancels", "period_scores")
 
 
 def camel(view: dict[str, Any]) -> dict[str, Any]:
@@ -208,10 +211,9 @@ def camel(view: dict[str, Any]) -> dict[str, Any]:
         head, *rest = key.split("_")
         return head + "".join(p.title() for p in rest)
 
-    return {name(k): camel(v) if isinstance(v, dict) and k not in (
-        "market_counts", "settlement", "cancel") else
-        [camel(i) if isinstance(i, dict) else i for i in v] if isinstance(v, list) else v
-        for k, v in view.items()}
+    return {name(k): v if k in JSON_FIELDS else camel(v) if isinstance(v, dict) else
+            [camel(i) if isinstance(i, dict) else i for i in v] if isinstance(v, list) else v
+            for k, v in view.items()}
 
 
 async def test_graphql_event_events_and_market(served: Served) -> None:

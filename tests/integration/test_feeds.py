@@ -71,10 +71,14 @@ async def test_recorded_betfair_race_matches_betfairlightweight(platform: Platfo
         assert outcome["back"] == levels(runner["ex"]["availableToBack"])
         assert outcome["lay"] == levels(runner["ex"]["availableToLay"])
         expected = {"WINNER": "won", "PLACED": "won", "LOSER": "lost"}.get(runner["status"],
-                                                                          "lost")
+                                                                          "void")
         assert outcome["result"] == expected
-        assert outcome["void_factor"] == (1.0 if runner["status"].startswith("REMOVED")
-                                          else None)
+        assert outcome["void_factor"] is None
+        removed = runner["status"].startswith("REMOVED")
+        assert ("reduction_factor" in outcome) == removed
+        if removed:
+            assert outcome["reduction_factor"] == runner["adjustmentFactor"]
+            assert outcome["removal_ts"] > 0
     assert market["in_play"] == book["inplay"]
 
 
@@ -104,8 +108,11 @@ async def test_uof_samples_through_the_platform(platform: Platform) -> None:
 
     cancel = json.loads((UOF_DIR / "bet_cancel.expected.json").read_text())[0]
     body = await eventually(lambda: event_body(worker, cancel["event_id"]), 30, "the cancel")
-    assert {m["status"] for m in body["markets"]} == {"cancelled"}
-    assert body["markets"][0]["cancel"]["start_time"] == cancel["start_time"]
+    # A cancel with a window voids the bets placed in it; the market is not cancelled.
+    assert {m["status"] for m in body["markets"]} == {"deactivated"}
+    (window,) = body["markets"][0]["cancels"]
+    assert (window["start_time"], window["end_time"]) == (cancel["start_time"],
+                                                          cancel["end_time"])
 
     # The rollback sample lacks the product attribute UnifiedFeed.xsd requires.
     letters = await eventually(lambda: read_all(platform.topic("feed.dlq.v1")), 30,

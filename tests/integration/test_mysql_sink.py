@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 from pymysql.converters import escape_string
 
@@ -37,13 +38,14 @@ async def rows(sink: MySQLSink, sql: str) -> list[tuple[Any, ...]]:
 
 
 def market(version: int, odds: dict[str, float], market_id: str = "18",
-           specifiers: str = "total=2.5") -> Snapshot:
+           specifiers: str = "total=2.5", name: str | None = "Total 2.5") -> Snapshot:
     """A published market snapshot, as ``markets.v1`` carries it."""
     return {"event_id": EVENT, "market_id": market_id, "specifiers": specifiers,
-            "status": "active", "producer": 1, "margin": 0.05, "settlement": None,
-            "cancel": None, "updated_ts": 1000 + version, "version": version,
-            "outcomes": [{"id": o, "odds": price, "active": True, "probability": None}
-                         for o, price in odds.items()]}
+            "name": name, "status": "active", "producer": 1, "margin": 0.05,
+            "settlement": None, "cancels": [], "updated_ts": 1000 + version,
+            "version": version,
+            "outcomes": [{"id": o, "name": name, "odds": price, "active": True,
+                          "probability": None} for o, price in odds.items()]}
 
 
 async def outcomes(sink: MySQLSink) -> set[tuple[Any, ...]]:
@@ -66,9 +68,24 @@ async def test_outcomes_a_newer_version_drops_are_deleted_and_old_versions_chang
 
 
 async def test_awkward_strings_round_trip(sink: MySQLSink) -> None:
-    await sink.write(SinkBatch(markets=[market(1, {AWKWARD_ASCII: 2.0}, specifiers=AWKWARD)]))
-    assert await rows(sink, "SELECT specifiers, outcome_id FROM outcomes") == [
-        (AWKWARD, AWKWARD_ASCII)]
+    await sink.write(SinkBatch(markets=[market(1, {AWKWARD_ASCII: 2.0}, specifiers=AWKWARD,
+                                               name=AWKWARD)]))
+    assert await rows(sink, "SELECT specifiers, outcome_id, name FROM outcomes") == [
+        (AWKWARD, AWKWARD_ASCII, AWKWARD)]
+    assert await rows(sink, "SELECT name FROM markets") == [(AWKWARD,)]
+
+
+async def test_cancel_windows_and_a_named_void_reason_are_stored(sink: MySQLSink) -> None:
+    windows = [{"start_time": 10, "end_time": 20, "void_reason": 12, "superceded_by": None,
+                "ts": 5},
+               {"start_time": None, "end_time": None, "void_reason": "no_result",
+                "superceded_by": None, "ts": 6}]
+    await sink.write(SinkBatch(markets=[{**market(1, {"1": 2.0}), "status": "cancelled",
+                                         "cancels": windows}]))
+    ((cancelled, void_reason, stored),) = await rows(
+        sink, "SELECT cancelled, void_reason, cancels FROM markets")
+    assert (cancelled, void_reason) == (1, "no_result")
+    assert orjson.loads(stored) == windows
 
 
 async def test_a_batch_longer_than_one_statement_is_written_whole(sink: MySQLSink) -> None:

@@ -94,14 +94,14 @@ def test_odds_change_never_unsettles_a_market() -> None:
 
 def test_cancel_of_a_settled_market_and_its_rollback() -> None:
     state = run(odds_change(1), settlement(2, 2))
-    run(market_list_message("bet_cancel", 3, start_time=10, end_time=20,
-                            superceded_by="sr:match:2", market={"void_reason": 12}), state=state)
+    run(market_list_message("bet_cancel", 3, superceded_by="sr:match:2",
+                            market={"void_reason": 12}), state=state)
     snap = state.markets[K1]
     assert snap["status"] == "cancelled"
-    assert snap["cancel"] == {"start_time": 10, "end_time": 20, "superceded_by": "sr:match:2",
-                              "void_reason": 12}
+    assert snap["cancels"] == [{"start_time": None, "end_time": None, "void_reason": 12,
+                                "superceded_by": "sr:match:2", "ts": 3}]
     run(market_list_message("rollback_bet_cancel", 4), state=state)
-    assert status(state) == "settled" and state.markets[K1]["cancel"] is None
+    assert status(state) == "settled" and state.markets[K1]["cancels"] == []
 
 
 def test_cancel_of_an_open_market_and_its_rollback() -> None:
@@ -117,7 +117,8 @@ def test_cancel_of_an_open_market_and_its_rollback() -> None:
 def test_stale_and_duplicate_input_is_dropped_and_counted() -> None:
     state = MemoryState()
     plans = replay(state, [odds_change(5), odds_change(4, market("1", 9.0, 9.0, 9.0)),
-                           odds_change(5), bet_stop(3)], 8, now_ms=NOW)
+                           odds_change(5), odds_change(3, market("1", 9.0, 9.0, 9.0))], 8,
+                   now_ms=NOW)
     assert [dict(p.verdicts) for p in plans] == [
         {"applied": 1}, {"stale": 1}, {"duplicate": 1}, {"stale": 1}]
     assert state.markets[K1]["version"] == 1 and status(state) == "active"
@@ -193,8 +194,13 @@ def test_silent_producer_suspends_everything_until_recovery() -> None:
     assert status(state) == "suspended" and state.markets[K1]["outcomes"][0]["odds"] == 2.5
     run(alive(4), state=state)
     assert status(state) == "suspended"  # alive alone is not enough
-    run(snapshot_complete(5, request_id=1), state=state)
-    assert status(state) == "active" and status(state, f"{other}/1/") == "active"
+    # The recovery resends K1's odds (stamped after the request); the other event's market
+    # gets nothing new, so it stays suspended when the producer is back, until odds arrive.
+    run(odds_change(NOW + 20_001, market("1", 2.6, 3.0, 3.0)), state=state)
+    run(snapshot_complete(NOW + 20_002, request_id=1), state=state)
+    assert status(state) == "active" and status(state, f"{other}/1/") == "suspended"
+    run(odds_change(NOW + 20_003, event_id=other), state=state)
+    assert status(state, f"{other}/1/") == "active"
 
 
 def test_unsubscribed_alive_takes_the_producer_down_and_a_late_bet_stop_sticks() -> None:

@@ -61,7 +61,22 @@ def market(draw: st.DrawFn) -> Any:
               "in_play": draw(maybe(mostly(st.booleans(), weird))),
               "bet_delay": draw(maybe(mostly(st.integers(0, 5), st.integers(-2, 0), weird))),
               "number_of_winners": draw(maybe(mostly(st.integers(1, 3), edges, weird))),
+              "cashout_status": draw(maybe(mostly(st.sampled_from(["available", "closed"]),
+                                                  st.just("open"), weird))),
               "outcomes": draw(mostly(st.lists(outcome(), max_size=3), weird))}
+    return {k: v for k, v in fields.items() if v is not None or draw(st.integers(0, 9)) == 0}
+
+
+@st.composite
+def period(draw: st.DrawFn) -> Any:
+    if draw(st.integers(0, 30)) == 0:
+        return draw(weird)
+    fields = {"number": draw(mostly(st.integers(0, 3), st.just(1001), edges, weird)),
+              "type": draw(maybe(mostly(st.sampled_from(["regular_period", "overtime"]),
+                                        st.just("x" * 33), weird))),
+              "match_status": draw(maybe(mostly(st.integers(0, 100), weird))),
+              "home_score": draw(mostly(st.integers(0, 3), edges, weird)),
+              "away_score": draw(mostly(st.integers(0, 3), edges, weird))}
     return {k: v for k, v in fields.items() if v is not None or draw(st.integers(0, 9)) == 0}
 
 
@@ -79,7 +94,9 @@ def message(draw: st.DrawFn) -> dict[str, Any]:
             "status": st.sampled_from(["live", "ended", "nope"]),
             "match_status": mostly(st.integers(0, 100), weird),
             "home_score": mostly(st.integers(0, 3), edges, st.floats(0, 2e5, allow_nan=False)),
-            "clock": mostly(st.text(max_size=3), st.just("9" * 30))}), weird))),
+            "clock": mostly(st.text(max_size=3), st.just("9" * 30))},
+            optional={"period_scores": mostly(st.lists(period(), max_size=3), weird)}),
+            weird))),
         "markets": draw(mostly(st.lists(market(), max_size=3), weird)),
     }
     return {k: v for k, v in fields.items() if v is not None or draw(st.integers(0, 9)) == 0}

@@ -80,8 +80,8 @@ def test_margin_divides_by_the_number_of_winners() -> None:
 def test_helpers() -> None:
     assert market_key("sr:match:1", "18", "total=2.5") == "sr:match:1/18/total=2.5"
     assert american(1.5) == -200 and american(3.5) == 250
-    assert fractional(2.5) == "3/2" and fractional(1.91) == "10/11"
-    assert fractional(1.95) == "19/20" and fractional(1.01) == "1/100"
+    assert fractional(2.5) == "6/4" and fractional(1.91) == "10/11"  # the UK ladder
+    assert fractional(1.95) == "20/21" and fractional(1.01) == "1/100"
     assert margin([]) is None
     assert direction(None, 2.0) == "same" and direction(2.0, 1.5) == "down"
 
@@ -100,7 +100,7 @@ def test_the_common_outcome_shapes_build_what_the_general_path_builds() -> None:
             assert fast == slow
             # The order outcomes have always had (the changelog and markets.v1 keep it).
             assert list(fast.snapshot["outcomes"][0]) == [
-                "id", "result", "void_factor", "dead_heat_factor", "odds", "active",
+                "id", "name", "result", "void_factor", "dead_heat_factor", "odds", "active",
                 "probability", "implied_probability", "american", "fractional", "direction"]
 
 
@@ -109,6 +109,6 @@ def test_a_bet_stop_on_an_idle_market_matches_the_full_comparison() -> None:
     snap = apply(None, 100, feed_market(2.0, 3.0, status="suspended")).snapshot
     assert snap is not None
     for ts in (100, 150):
-        assert apply_bet_stop(snap, ts, "suspended") == finish(snap, {**snap}, ts)
-    assert apply_bet_stop(snap, 150, "suspended").verdict is Verdict.UNCHANGED
-    assert apply_bet_stop(snap, 100, "suspended").verdict is Verdict.IGNORED
+        assert apply_bet_stop(snap, 1, ts, "suspended") == finish(snap, {**snap}, 1, ts)
+    assert apply_bet_stop(snap, 1, 150, "suspended").verdict is Verdict.UNCHANGED
+    assert apply_bet_stop(snap, 1, 100, "suspended").verdict is Verdict.IGNORED

@@ -8,6 +8,7 @@ from unittest import mock
 import orjson
 import pytest
 
+from agents.catalog import CATALOG_READY
 from agents.odds import odds_agent
 from app import topics
 from app.faust_app import app
@@ -38,6 +39,8 @@ def sent() -> Iterator[list[tuple[str, bytes, bytes]]]:
 @pytest.fixture(autouse=True)
 def finalize_app() -> Iterator[None]:
     app.finalize()
+    # The descriptions follower is a service of the running worker; here nothing loads any.
+    CATALOG_READY.set()
     yield
 
 

@@ -9,16 +9,23 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.market import TERMINAL
+from models.engine import Rules
+from models.market import PREMATCH, TERMINAL, is_live, mark_of, market_key
 from models.memory import MemoryState, replay
 from tests.unit.feedmsg import E1
 
 MARKETS = (("1", ""), ("18", "total=2.5"))
 NOW = 1_900_000_000_000
+# A zero silence timeout makes every producer_silent check take the producer down.
+RULES = Rules(silence_timeout_ms=0)
 
 ts_st = st.integers(min_value=1, max_value=6)
 market_st = st.sampled_from(MARKETS)
 odds_st = st.sampled_from([1.5, 2.0, 3.25])
+#: Live odds (1) and the prematch producer (3), which hands markets over.
+producer_st = st.sampled_from([1, 1, 3])
+WINDOWS = ({}, {"start_time": 1, "end_time": 3}, {"start_time": 2}, {"end_time": 4})
+window_st = st.sampled_from(WINDOWS)
 
 
 @st.composite
@@ -26,12 +33,12 @@ def odds_change(draw: st.DrawFn) -> dict[str, Any]:
     chosen = draw(st.lists(market_st, min_size=1, max_size=2, unique=True))
     markets = [{"id": mid, "specifiers": spec,
                 "status": draw(st.sampled_from(["active", "active", "suspended",
-                                                "deactivated"])),
+                                                "deactivated", "handed_over"])),
                 "outcomes": [{"id": "1", "odds": draw(odds_st)},
                              {"id": "2", "odds": draw(odds_st)}]}
                for mid, spec in chosen]
-    return {"type": "odds_change", "event_id": E1, "producer": 1, "ts": draw(ts_st),
-            "markets": markets}
+    return {"type": "odds_change", "event_id": E1, "producer": draw(producer_st),
+            "ts": draw(ts_st), "markets": markets}
 
 
 @st.composite
@@ -40,8 +47,10 @@ def market_message(draw: st.DrawFn) -> dict[str, Any]:
                                  "rollback_bet_cancel"]))
     mid, spec = draw(market_st)
     market: dict[str, Any] = {"id": mid, "specifiers": spec}
-    message: dict[str, Any] = {"type": kind, "event_id": E1, "producer": 1, "ts": draw(ts_st),
-                               "markets": [market]}
+    message: dict[str, Any] = {"type": kind, "event_id": E1, "producer": draw(producer_st),
+                               "ts": draw(ts_st), "markets": [market]}
+    if kind in ("bet_cancel", "rollback_bet_cancel"):
+        message.update(draw(window_st))
     if kind == "bet_settlement":
         message["certainty"] = draw(st.sampled_from([1, 2]))
         market["outcomes"] = [{"id": "1", "result": draw(st.sampled_from(["won", "lost"]))},
@@ -49,9 +58,9 @@ def market_message(draw: st.DrawFn) -> dict[str, Any]:
     return message
 
 
-bet_stop_st = st.builds(lambda ts, groups: {"type": "bet_stop", "event_id": E1, "producer": 1,
-                                            "ts": ts, "groups": groups},
-                        ts_st, st.sampled_from(["all", ["1"], ["18"]]))
+bet_stop_st = st.builds(lambda ts, groups, producer: {
+    "type": "bet_stop", "event_id": E1, "producer": producer, "ts": ts, "groups": groups},
+    ts_st, st.sampled_from(["all", ["1"], ["18"], ["score"]]), producer_st)
 alive_st = st.builds(lambda ts, sub: {"type": "alive", "producer": 1, "ts": ts,
                                       "subscribed": sub}, ts_st, st.booleans())
 snapshot_st = st.builds(lambda ts, rid: {"type": "snapshot_complete", "producer": 1, "ts": ts,
@@ -61,8 +70,7 @@ sequences = st.lists(feed_message, min_size=1, max_size=20)
 
 
 def apply(state: MemoryState, messages: list[dict[str, Any]]) -> MemoryState:
-    # A zero silence timeout makes every producer_silent check take the producer down.
-    replay(state, messages, 8, now_ms=NOW, silence_timeout_ms=0)
+    replay(state, messages, 8, now_ms=NOW, rules=RULES)
     return state
 
 
@@ -101,17 +109,113 @@ def test_replaying_a_prefix_twice_gives_the_state_of_once(
     assert dump(once) == dump(twice)
 
 
+def suspends(message: dict[str, Any], key: str) -> bool:
+    """Whether ``message`` asks to stop betting on the market ``key``."""
+    if message["type"] == "bet_stop":
+        return True
+    return message["type"] == "odds_change" and any(
+        market_key(E1, m["id"], m["specifiers"]) == key and m["status"] != "active"
+        for m in message["markets"])
+
+
 @settings(max_examples=300, deadline=None)
 @given(sequences, feed_message)
-def test_a_stale_message_never_changes_state(
+def test_a_stale_message_never_changes_state_unless_it_suspends(
     messages: list[dict[str, Any]], late: dict[str, Any]
 ) -> None:
     state = apply(MemoryState(), messages)
     before = copy.deepcopy(state.markets)
     apply(state, [{**late, "ts": 0}])
+    if late["type"] in ("alive", "snapshot_complete"):
+        return
     for key, snapshot in before.items():
-        if late["type"] not in ("alive", "snapshot_complete"):
+        # Stale marks are per producer; a suspension applies whatever its ts.
+        if mark_of(snapshot, late["producer"]) > 0 and not suspends(late, key):
             assert state.markets[key] == snapshot
+
+
+@st.composite
+def suspension(draw: st.DrawFn) -> dict[str, Any]:
+    """A bet stop, or an odds change that moves its markets to a non-bettable status, at any
+    ts (a unique request id keeps it from being a repeat of an earlier message)."""
+    message = draw(st.one_of(bet_stop_st, odds_change()))
+    if message["type"] == "odds_change":
+        for market in message["markets"]:
+            market["status"] = draw(st.sampled_from(["suspended", "deactivated",
+                                                     "handed_over"]))
+    unique = draw(st.integers(10**6, 10**9))
+    return {**message, "ts": draw(st.integers(0, 9)), "request_id": unique}
+
+
+def covered(message: dict[str, Any], key: str, snapshot: dict[str, Any]) -> bool:
+    if message["type"] == "odds_change":
+        return key in {market_key(E1, m["id"], m["specifiers"]) for m in message["markets"]}
+    groups = message["groups"]
+    return groups == "all" or snapshot["market_id"] in groups or (
+        groups == ["score"] and snapshot["market_id"] in ("1", "18"))
+
+
+@settings(max_examples=500, deadline=None)
+@given(sequences, suspension())
+def test_no_suspension_is_ever_lost_to_a_timestamp(
+    messages: list[dict[str, Any]], stop: dict[str, Any]
+) -> None:
+    state = apply(MemoryState(), messages)
+    before = copy.deepcopy(state.markets)
+    apply(state, [stop])
+    for key, snapshot in before.items():
+        if not covered(stop, key, snapshot) or snapshot["status"] in TERMINAL:
+            continue
+        if stop["producer"] in PREMATCH and is_live(snapshot):
+            continue  # a live producer has taken the market: the prematch one is ignored
+        assert state.markets[key]["status"] != "active", (stop, snapshot)
+
+
+@settings(max_examples=300, deadline=None)
+@given(sequences, market_st, st.sampled_from(WINDOWS[1:]), st.integers(0, 9))
+def test_a_windowed_cancel_never_changes_status(
+    messages: list[dict[str, Any]], market: tuple[str, str], window: dict[str, int], ts: int
+) -> None:
+    state = apply(MemoryState(), messages)
+    statuses = {k: m["status"] for k, m in state.markets.items()}
+    apply(state, [{"type": "bet_cancel", "event_id": E1, "producer": 1, "ts": ts,
+                   "markets": [{"id": market[0], "specifiers": market[1]}], **window}])
+    for key, snapshot in state.markets.items():
+        assert snapshot["status"] == statuses.get(key, "deactivated")
+
+
+def shown(snapshot: dict[str, Any]) -> Any:
+    """What a bettor sees of a market, but its version and cancels."""
+    return (snapshot["status"], snapshot["settlement"], snapshot["outcomes"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(sequences, market_st, st.lists(st.sampled_from(WINDOWS), min_size=1, max_size=4,
+                                      unique_by=lambda w: tuple(sorted(w.items()))),
+       st.randoms(use_true_random=False))
+def test_rolling_back_every_cancel_restores_the_market(
+    messages: list[dict[str, Any]], market: tuple[str, str], windows: list[dict[str, int]],
+    rng: Any,
+) -> None:
+    state = apply(MemoryState(), messages)
+    key = market_key(E1, *market)
+    if key not in state.markets:
+        apply(state, [{"type": "odds_change", "event_id": E1, "producer": 1, "ts": 7,
+                       "markets": [{"id": market[0], "specifiers": market[1], "outcomes": [
+                           {"id": "1", "odds": 2.0}]}]}])
+    held = state.markets[key]
+    spans = {(c["start_time"], c["end_time"]) for c in held["cancels"]}
+    windows = [w for w in windows if (w.get("start_time"), w.get("end_time")) not in spans]
+    before = shown(held)
+    target = [{"id": market[0], "specifiers": market[1], "void_reason": 12}]
+    cancels = [{"type": "bet_cancel", "event_id": E1, "producer": 1, "ts": 10 + i,
+                "markets": target, **w} for i, w in enumerate(windows)]
+    rng.shuffle(windows)
+    rollbacks = [{"type": "rollback_bet_cancel", "event_id": E1, "producer": 1, "ts": 20 + i,
+                  "markets": target, **w} for i, w in enumerate(windows)]
+    apply(state, cancels + rollbacks)
+    assert shown(state.markets[key]) == before
+    assert len(state.markets[key]["cancels"]) == len(spans)
 
 
 @settings(max_examples=300, deadline=None)
@@ -123,7 +227,7 @@ def test_suspended_markets_never_publish_active_without_a_newer_odds_change(
     setter: dict[str, str] = {}
     for message in messages:
         feed_before = {k: m["feed_status"] for k, m in state.markets.items()}
-        plans = replay(state, [message], 8, now_ms=NOW, silence_timeout_ms=0)
+        plans = replay(state, [message], 8, now_ms=NOW, rules=RULES)
         for key, snapshot in state.markets.items():
             if feed_before.get(key) != snapshot["feed_status"]:
                 setter[key] = message["type"]

@@ -16,7 +16,7 @@ from models.feed import decode
 from models.memory import MemoryState, replay
 
 START = 1_700_000_000_000
-#: A seed whose run holds a cancel and its rollback, a void and a dead heat.
+#: A seed whose run holds a cancel and its rollback, and a void.
 SEED = 2
 Feed = list[tuple[int, dict[str, Any]]]
 
@@ -126,8 +126,7 @@ def test_scores_agree_with_goals_and_settlements(feed: Feed) -> None:
         assert settlements[0]["markets"] == settlements[1]["markets"]
         for market in settlements[1]["markets"]:
             results = {o["id"]: o["result"] for o in market["outcomes"]}
-            if "void_reason" in market or any("dead_heat_factor" in o
-                                              for o in market["outcomes"]):
+            if "void_reason" in market:
                 continue
             expected = expected_winners(market["id"], market["specifiers"], *final)
             if expected is not None:
@@ -147,8 +146,39 @@ def expected_winners(market_id: str, specifiers: str, home: int,
     if market_id == "16":
         return {"1714"} if home + value > away else {"1715"}
     if market_id == "8" and value > home + away:
-        return {"3"}
-    return None  # who scored goal N is checked through the bet stops above
+        return {"7"}
+    return None  # who scored goal N is checked from the scores, in the test below
+
+
+def scorers(messages: list[dict[str, Any]]) -> list[str]:
+    """The side of each goal in order, read from the score after each goal."""
+    sides, last = [], (0, 0)
+    for now in filter(None, map(score, messages)):
+        if now != last:
+            sides.append("home" if now[0] > last[0] else "away")
+            last = now
+    return sides
+
+
+def test_settlements_have_one_winner_and_next_goal_goes_to_its_scorer() -> None:
+    next_goals = 0
+    for seed in range(12):
+        for messages in by_event(simulate(seed=seed)).values():
+            goals = scorers(messages)
+            settlement = [m for m in messages if m["type"] == "bet_settlement"][-1]
+            for market in settlement["markets"]:
+                won = [o["id"] for o in market["outcomes"] if o["result"] == "won"]
+                # One side scores a given goal: a winner, never two, unless the market is void.
+                assert len(won) == (0 if "void_reason" in market else 1), market
+                assert not any("dead_heat_factor" in o for o in market["outcomes"]), market
+                if market["id"] != "8" or "void_reason" in market:
+                    continue
+                number = int(market["specifiers"].removeprefix("goalnr="))
+                side = goals[number - 1] if number <= len(goals) else None
+                assert won == [{"home": "6", None: "7", "away": "8"}[side]], (market, goals)
+                assert {o["id"] for o in market["outcomes"]} == {"6", "7", "8"}
+                next_goals += 1
+    assert next_goals > 200
 
 
 def test_match_status_and_clock_progress() -> None:
@@ -192,8 +222,7 @@ def test_odds_are_sane(feed: Feed) -> None:
     assert 0.03 < sum(margins) / len(margins) < 0.07
 
 
-def test_cancel_rollback_void_and_dead_heat(feed: Feed,
-                                            replayed: tuple[MemoryState, list[Any]]) -> None:
+def test_cancel_rollback_and_void(feed: Feed, replayed: tuple[MemoryState, list[Any]]) -> None:
     state, _ = replayed
     cancels = [m for _, m in feed if m["type"] == "bet_cancel"]
     assert cancels
@@ -206,19 +235,13 @@ def test_cancel_rollback_void_and_dead_heat(feed: Feed,
         assert cancel["start_time"] < cancel["end_time"] == rollback["end_time"]
         market = cancel["markets"][0]
         key = f"{cancel['event_id']}/{market['id']}/{market['specifiers']}"
-        assert state.markets[key]["cancel"] is None
+        assert state.markets[key]["cancels"] == []  # its window was rolled back
         assert state.markets[key]["status"] == "settled"
     outcomes = [(market, o) for _, m in feed if m["type"] == "bet_settlement"
                 for market in m["markets"] for o in market["outcomes"]]
     voided = [(market, o) for market, o in outcomes if "void_factor" in o]
     assert voided and all(o["void_factor"] == 1.0 and o["result"] == "lost"
                           and "void_reason" in market for market, o in voided)
-    heats = [(market, o) for market, o in outcomes if "dead_heat_factor" in o]
-    assert heats and all(o["dead_heat_factor"] == 0.5 and o["result"] == "won"
-                         and market["id"] == "8" for market, o in heats)
-    stored = [o for s in state.markets.values() for o in s["outcomes"]
-              if o["dead_heat_factor"] == 0.5]
-    assert stored
 
 
 def test_a_finite_run_starts_only_matches_it_can_settle() -> None:
@@ -244,7 +267,7 @@ def test_probabilities_sum_to_one_and_drop_decided_markets() -> None:
         assert sum(chances.values()) == pytest.approx(1.0)
     assert (sm.TOTAL, "total=0.5") not in priced
     assert (sm.NEXT_GOAL, "goalnr=1") not in priced and (sm.NEXT_GOAL, "goalnr=2") in priced
-    none = priced[(sm.NEXT_GOAL, "goalnr=2")]["3"]
+    none = priced[(sm.NEXT_GOAL, "goalnr=2")]["7"]
     assert none == pytest.approx(math.exp(-1.4))
     assert (sm.BOTH_SCORE, "") not in sm.probabilities(1, 1, 0.8, 0.6)
     final = sm.probabilities(2, 1, 0.0, 0.0)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import orjson
+
 from models.memory import MemoryState, replay
-from sinks.mysql import history_rows
-from tests.unit.feedmsg import E1, bet_stop, market, odds_change
+from sinks.mysql import history_rows, market_rows, outcome_rows
+from tests.unit.feedmsg import E1, bet_stop, market, market_list_message, odds_change
 
 
 def test_history_has_one_row_per_price_change_of_each_version() -> None:
@@ -17,3 +19,31 @@ def test_history_has_one_row_per_price_change_of_each_version() -> None:
         (E1, "1", "", "1", 1, None, 2.0, 1), (E1, "1", "", "2", 1, None, 3.0, 1),
         (E1, "1", "", "1", 2, 2.0, 2.1, 2),
         (E1, "1", "", "1", 4, 2.1, 2.2, 4), (E1, "1", "", "2", 4, 3.0, 2.9, 4)]
+
+
+def test_market_rows_carry_names_and_every_cancel_window() -> None:
+    state = MemoryState()
+    replay(state, [odds_change(1, market("1", 2.0, 3.0)),
+                   market_list_message("bet_cancel", 2, start_time=10, end_time=20,
+                                       market={"void_reason": 12})], 8, now_ms=0)
+    snapshot = state.markets[f"{E1}/1/"]
+    (row,) = market_rows([snapshot])
+    assert row[3] is None  # no description loaded: no name
+    assert row[4] == "active" and row[9] == 0  # a window does not cancel the market
+    assert orjson.loads(row[10]) == snapshot["cancels"]
+    replay(state, [market_list_message("bet_cancel", 3, market={"void_reason": 12})], 8,
+           now_ms=0)
+    (row,) = market_rows([state.markets[f"{E1}/1/"]])
+    assert row[4] == "cancelled" and (row[8], row[9]) == ("12", 1)
+    assert [o[4] for o in outcome_rows([snapshot])] == [None, None]  # outcome names
+
+
+def test_a_record_of_the_earlier_shape_still_writes() -> None:
+    legacy = {"event_id": E1, "market_id": "1", "specifiers": "", "status": "cancelled",
+              "producer": 1, "margin": None, "settlement": None, "updated_ts": 5,
+              "version": 3, "outcomes": [],
+              "cancel": {"start_time": None, "end_time": None, "void_reason": 4,
+                         "superceded_by": None}}
+    (row,) = market_rows([legacy])
+    assert (row[8], row[9]) == ("4", 1)
+    assert orjson.loads(row[10])[0]["ts"] == 5

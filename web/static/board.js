@@ -4,6 +4,7 @@
 const LIVE = new Set(["live", "interrupted", "suspended"]);
 const UPCOMING = new Set(["not_started", "delayed", "postponed"]);
 const MAIN_MARKETS = new Set(["1", "18"]);
+// Fallbacks for markets the descriptions do not name.
 const NAMES = { "1": "1X2", "18": "Total", "186": "Winner", "219": "Winner incl. OT" };
 const OUTCOME_LABELS = {
   "1": { "1": "1", "2": "X", "3": "2" }, "18": { "12": "Over", "13": "Under" },
@@ -88,6 +89,7 @@ function place(node, name) {
 }
 
 function marketLabel(market) {
+  if (market.name) return market.name;
   const name = NAMES[market.market_id] || `Market ${market.market_id}`;
   return market.specifiers ? `${name} ${market.specifiers.replace(/^total=/, "")}` : name;
 }
@@ -129,8 +131,12 @@ function renderMarket(market) {
   const cells = new Map([...prices.children].map((cell) => [cell.dataset.outcome, cell]));
   const labels = OUTCOME_LABELS[market.market_id] || {};
   const ordered = market.outcomes.map((outcome) => {
-    const cell = cells.get(outcome.id) || newCell(outcome.id, labels[outcome.id] || outcome.id);
+    const text = outcome.name || labels[outcome.id] || outcome.id;
+    const cell = cells.get(outcome.id) || newCell(outcome.id, text);
     cells.delete(outcome.id);
+    const label = cell.querySelector(".label");
+    if (label.textContent !== text) label.textContent = text;
+    label.title = text;
     cell.classList.toggle("inactive", !outcome.active);
     cell.querySelector(".odds").textContent = formatOdds(outcome.odds);
     const result = cell.querySelector(".result");

@@ -1,0 +1,115 @@
+"""This worker's copy of the market descriptions: every record of ``market-descriptions.v1``.
+
+The topic is compacted and small; each worker reads all of it from the beginning into
+``CATALOG`` and follows it. The odds agent waits for ``CATALOG_READY`` (the topic read to
+the end it had at start) before its first batch, so that a restarted worker never publishes
+a market without the name it had before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+from mode import Service
+
+from app import topics
+from app.faust_app import app, settings
+from app.kafka_security import client_kwargs
+from models.catalog import Catalog
+
+log = logging.getLogger(__name__)
+
+CATALOG = Catalog()
+CATALOG_READY = asyncio.Event()
+RETRY_SECONDS = 1.0
+#: How long a worker waits for the topic to exist before it runs without descriptions.
+MISSING_TOPIC_SECONDS = 10.0
+
+
+def apply_record(catalog: Catalog, key: bytes | None, value: bytes | None) -> bool:
+    """Apply one topic record; False (and the catalog unchanged) when it is malformed."""
+    if key is None:
+        return False
+    try:
+        description = None if value is None else orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return False
+    if description is not None and not isinstance(description, dict):
+        return False
+    try:
+        catalog.put(key.decode("utf-8", "replace"), description)
+    except ValueError:
+        return False
+    return True
+
+
+async def _assign(consumer: Any, topic: str) -> dict[TopicPartition, int]:
+    """Assign every partition from the beginning; return each one's end offset now."""
+    waited = 0.0
+    while topic not in await consumer.topics():
+        if waited >= MISSING_TOPIC_SECONDS and not CATALOG_READY.is_set():
+            log.warning("topic %s does not exist: running without market descriptions "
+                        "(create it with `faust -A app create-topics`)", topic)
+            CATALOG_READY.set()
+        await asyncio.sleep(RETRY_SECONDS)
+        waited += RETRY_SECONDS
+    # Every topic of the platform has settings.topic_partitions partitions (app/admin.py).
+    assigned = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
+    consumer.assign(assigned)
+    await consumer.seek_to_beginning(*assigned)
+    return dict(await consumer.end_offsets(assigned))
+
+
+async def _caught_up(consumer: Any, ends: dict[TopicPartition, int]) -> bool:
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return False
+    return True
+
+
+async def follow(catalog: Catalog, stopping: asyncio.Event) -> None:
+    """Read the descriptions topic into ``catalog`` until ``stopping`` is set."""
+    topic = topics.market_descriptions.get_topic_name()
+    consumer = AIOKafkaConsumer(
+        **client_kwargs(settings), group_id=None, enable_auto_commit=False,
+        client_id=f"{settings.app_id}-descriptions", isolation_level="read_committed")
+    try:
+        await consumer.start()
+        ends = await _assign(consumer, topic)
+        while not stopping.is_set():
+            batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
+            for records in batches.values():
+                for record in records:
+                    if not apply_record(catalog, record.key, record.value):
+                        log.warning("skipped a malformed market description at %s[%d]@%d",
+                                    topic, record.partition, record.offset)
+            if not CATALOG_READY.is_set() and await _caught_up(consumer, ends):
+                log.info("market descriptions loaded: %d", len(catalog))
+                CATALOG_READY.set()
+    finally:
+        await consumer.stop()
+
+
+@app.service
+class CatalogFollower(Service):
+    """Keeps ``CATALOG`` current for as long as the worker runs."""
+
+    def __post_init__(self) -> None:
+        self._stopping = asyncio.Event()
+
+    async def on_stop(self) -> None:
+        self._stopping.set()
+
+    @Service.task
+    async def _follow(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await follow(CATALOG, self._stopping)
+            except KafkaError as exc:
+                log.warning("market descriptions consumer failed (%r); retrying", exc)
+                await asyncio.sleep(RETRY_SECONDS)

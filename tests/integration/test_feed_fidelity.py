@@ -1,0 +1,339 @@
+"""A whole match fed by two UOF producers, as XML through ``feed.raw.uof.v1``, on the real
+services: names from loaded descriptions, the prematch-to-live handover, a windowed cancel
+and its rollback, a group bet stop, and a producer outage closed by the recovery service
+against a local HTTP server standing in for Sportradar's API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+
+from tests.integration.support import (
+    ROOT,
+    FeedProducer,
+    Platform,
+    Worker,
+    eventually,
+    free_port,
+    mysql_rows,
+    read_all,
+)
+
+pytestmark = pytest.mark.timeout(300)
+
+EVENT = "sr:match:7777"
+LIVE, PREMATCH = 1, 3
+TOKEN = "test-access-token"
+DESCRIPTIONS = ROOT / "feeds" / "descriptions" / "markets.xml"
+
+
+@dataclass
+class RecoveryApi:
+    """Sportradar's recovery endpoint, answering 202 and remembering every call."""
+
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    async def initiate(self, request: web.Request) -> web.Response:
+        self.calls.append({"method": request.method, "product": request.match_info["product"],
+                           "query": dict(request.query),
+                           "token": request.headers.get("x-access-token")})
+        return web.Response(status=202)
+
+    def of(self, product: str) -> list[dict[str, Any]]:
+        return [c for c in self.calls if c["product"] == product]
+
+
+@contextlib.asynccontextmanager
+async def recovery_api() -> AsyncIterator[tuple[RecoveryApi, str]]:
+    api = RecoveryApi()
+    application = web.Application()
+    application.router.add_post("/v1/{product}/recovery/initiate_request", api.initiate)
+    runner = web.AppRunner(application)
+    await runner.setup()
+    port = free_port()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    try:
+        yield api, f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+Record = tuple[bytes, bytes]
+EVENT_KEY = EVENT.encode()
+
+
+class Uof:
+    """UOF XML records of one match, keyed as an ingestor keys them, stamped with increasing
+    timestamps."""
+
+    def __init__(self) -> None:
+        self.ts = 0
+
+    def now(self) -> int:
+        self.ts = max(self.ts + 1, int(time.time() * 1000))
+        return self.ts
+
+    def odds(self, producer: int, markets: str, request_id: int | None = None) -> Record:
+        request = f' request_id="{request_id}"' if request_id is not None else ""
+        return EVENT_KEY, (f'<odds_change product="{producer}" event_id="{EVENT}" '
+                           f'timestamp="{self.now()}"{request}><odds>{markets}</odds>'
+                           "</odds_change>").encode()
+
+    def message(self, tag: str, producer: int, body: str = "", **attributes: Any) -> Record:
+        attrs = "".join(f' {k}="{v}"' for k, v in attributes.items())
+        return EVENT_KEY, (f'<{tag} product="{producer}" event_id="{EVENT}" '
+                           f'timestamp="{self.now()}"{attrs}>{body}</{tag}>').encode()
+
+    def alive(self, producer: int) -> Record:
+        return (f"producer:{producer}".encode(),
+                f'<alive product="{producer}" timestamp="{self.now()}" subscribed="1"/>'.encode())
+
+    def snapshot_complete(self, producer: int, request_id: int) -> Record:
+        return (f"producer:{producer}".encode(),
+                f'<snapshot_complete product="{producer}" request_id="{request_id}" '
+                f'timestamp="{self.now()}"/>'.encode())
+
+    def fixture(self) -> Record:
+        """The fixture as Sportradar's fixtures API serves it (competitors' names)."""
+        return EVENT_KEY, (
+            '<fixtures_fixture generated_at="2026-12-07T10:00:00+00:00">'
+            f'<fixture id="{EVENT}" start_time="2026-12-07T20:00:00+00:00">'
+            '<tournament name="Premier League"><sport name="Soccer"/></tournament>'
+            '<competitors><competitor qualifier="home" name="Arsenal"/>'
+            '<competitor qualifier="away" name="Chelsea"/></competitors>'
+            "</fixture></fixtures_fixture>").encode()
+
+
+def market(market_id: str, prices: dict[str, float], status: int = 1,
+           specifiers: str = "") -> str:
+    spec = f' specifiers="{specifiers}"' if specifiers else ""
+    outcomes = "".join(f'<outcome id="{o}" odds="{p}" active="1"/>' for o, p in prices.items())
+    return f'<market id="{market_id}"{spec} status="{status}">{outcomes}</market>'
+
+
+def x12(home: float, draw: float, away: float, status: int = 1) -> str:
+    return market("1", {"1": home, "2": draw, "3": away}, status)
+
+
+def total(over: float, under: float) -> str:
+    return market("18", {"12": over, "13": under}, specifiers="total=2.5")
+
+
+def half_x12(home: float) -> str:
+    return market("60", {"1": home, "2": 2.2, "3": 4.5})
+
+
+def both_score(yes: float) -> str:
+    return market("29", {"74": yes, "76": 2.0})
+
+
+class Feed:
+    """Sends raw UOF records, keyed as a UOF ingestor keys them, and keeps producers alive."""
+
+    def __init__(self, producer: FeedProducer, topic: str) -> None:
+        self.producer = producer
+        self.topic = topic
+        self.uof = Uof()
+        self.alive = {LIVE: True, PREMATCH: True}
+
+    async def send(self, *records: Record) -> None:
+        async with self.producer.lock:
+            await self.producer.send(self.topic, records)
+
+    async def keep_alive(self) -> None:
+        while True:
+            for producer, on in self.alive.items():
+                if on:
+                    await self.send(self.uof.alive(producer))
+            await asyncio.sleep(0.5)
+
+
+async def view(worker: Worker) -> dict[str, Any]:
+    status, body = await worker.get(f"/events/{EVENT}")
+    return body if status == 200 else {"markets": []}
+
+
+def by_id(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {m["market_id"]: m for m in body["markets"]}
+
+
+async def shows(worker: Worker, want: dict[str, dict[str, Any]]) -> bool:
+    """Every market named in ``want`` has those field values."""
+    markets = by_id(await view(worker))
+    return all(mid in markets and all(markets[mid].get(k) == v for k, v in fields.items())
+               for mid, fields in want.items())
+
+
+def prices(market: dict[str, Any]) -> list[float]:
+    return [o["odds"] for o in market["outcomes"]]
+
+
+async def test_a_match_of_two_producers_through_the_uof_adapter(tmp_path: Any) -> None:
+    async with recovery_api() as (api, url):
+        platform = Platform(tmp_path, extra_env={
+            "PRODUCER_TIMEOUT": "4", "UOF_API_URL": url, "UOF_ACCESS_TOKEN": TOKEN,
+            "RECOVERY_RETRY_SECONDS": "30"})
+        await platform.create()
+        try:
+            loaded = await asyncio.to_thread(platform.run_command, "descriptions", "load",
+                                             str(DESCRIPTIONS))
+            assert "loaded into" in loaded
+            async with FeedProducer() as producer:
+                await play(platform, producer, api)
+        finally:
+            await platform.destroy()
+
+
+async def play(platform: Platform, producer: FeedProducer, api: RecoveryApi) -> None:
+    worker = await platform.start_worker()
+    feed = Feed(producer, platform.topic("feed.raw.uof.v1"))
+    uof = feed.uof
+    await feed.send(uof.fixture(), uof.alive(LIVE), uof.alive(PREMATCH))
+    alive_task = asyncio.create_task(feed.keep_alive())
+    try:
+        await _startup_recoveries(feed, api)
+        await _prematch_then_handover(feed, worker)
+        await _windowed_cancel(feed, worker)
+        await _group_bet_stop(feed, worker)
+        await _outage_and_recovery(feed, worker, api)
+    finally:
+        alive_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await alive_task
+    await _stored(platform)
+
+
+async def _startup_recoveries(feed: Feed, api: RecoveryApi) -> None:
+    """The first alive of each producer after the worker's start asks for a recovery."""
+    await eventually(lambda: _answered(lambda: api.of("liveodds") and api.of("pre")), 60,
+                     "a startup recovery request for each producer")
+    for product, producer in (("liveodds", LIVE), ("pre", PREMATCH)):
+        (call,) = api.of(product)
+        assert call["method"] == "POST" and call["token"] == TOKEN
+        assert "after" not in call["query"]  # never seen before: a full recovery
+        await feed.send(feed.uof.snapshot_complete(producer, int(call["query"]["request_id"])))
+
+
+async def _answered(check: Any) -> bool:
+    return bool(check())
+
+
+async def _prematch_then_handover(feed: Feed, worker: Worker) -> None:
+    uof = feed.uof
+    await feed.send(uof.odds(PREMATCH, x12(2.1, 3.4, 3.6) + total(1.9, 1.9) + half_x12(2.8)
+                             + both_score(1.7)))
+    await eventually(lambda: shows(worker, {"1": {"producer": PREMATCH, "status": "active"}}),
+                     60, "prematch odds")
+    markets = by_id(await view(worker))
+    assert markets["1"]["name"] == "1x2"
+    assert [o["name"] for o in markets["1"]["outcomes"]] == ["Arsenal", "draw", "Chelsea"]
+    assert markets["18"]["name"] == "Total"
+    assert [o["name"] for o in markets["18"]["outcomes"]] == ["over 2.5", "under 2.5"]
+    assert markets["60"]["name"] == "1st half - 1x2"
+    # Ctrl hands the 1X2 over before live odds come: suspended, never "handed_over".
+    await feed.send(uof.odds(PREMATCH, x12(2.1, 3.4, 3.6, status=-2)))
+    await eventually(lambda: shows(worker, {"1": {"status": "suspended",
+                                                  "producer": PREMATCH}}),
+                     30, "the handover suspends the market")
+    await feed.send(uof.odds(LIVE, x12(2.0, 3.5, 3.8) + total(1.85, 1.95) + half_x12(2.7)
+                             + both_score(1.75)))
+    live = {"producer": LIVE, "status": "active"}
+    await eventually(lambda: shows(worker, {"1": live, "18": live, "60": live, "29": live}),
+                     30, "live odds take over")
+    # A late prematch message for a market the live producer took changes nothing.
+    await feed.send(uof.odds(PREMATCH, x12(9.0, 9.0, 9.0)), uof.odds(LIVE, both_score(1.8)))
+    await eventually(lambda: _price(worker, "29", 1.8), 30, "the live update after it")
+    assert prices(by_id(await view(worker))["1"]) == [2.0, 3.5, 3.8]
+
+
+async def _price(worker: Worker, market_id: str, first: float) -> bool:
+    markets = by_id(await view(worker))
+    return market_id in markets and prices(markets[market_id])[0] == first
+
+
+async def _windowed_cancel(feed: Feed, worker: Worker) -> None:
+    uof = feed.uof
+    start, end = uof.ts - 60_000, uof.ts - 30_000
+    window = {"start_time": start, "end_time": end}
+    await feed.send(uof.message("bet_cancel", LIVE, '<market id="18" specifiers="total=2.5" '
+                                                    'void_reason="12"/>', **window))
+    await eventually(lambda: _cancels(worker, "18", [(start, end)]), 30, "the cancel window")
+    assert by_id(await view(worker))["18"]["status"] == "active"  # still trading
+    await feed.send(uof.message("rollback_bet_cancel", LIVE,
+                                '<market id="18" specifiers="total=2.5"/>', **window))
+    await eventually(lambda: _cancels(worker, "18", []), 30, "the rollback of the window")
+    assert by_id(await view(worker))["18"]["status"] == "active"
+
+
+async def _cancels(worker: Worker, market_id: str, windows: list[tuple[int, int]]) -> bool:
+    held = by_id(await view(worker)).get(market_id, {}).get("cancels")
+    return held is not None and [(c["start_time"], c["end_time"]) for c in held] == windows
+
+
+async def _group_bet_stop(feed: Feed, worker: Worker) -> None:
+    await feed.send(feed.uof.message("bet_stop", LIVE, groups="1st_half"))
+    await eventually(lambda: shows(worker, {"60": {"status": "suspended"}}), 30,
+                     "the 1st-half group stopped")
+    markets = by_id(await view(worker))
+    assert {markets[m]["status"] for m in ("1", "18", "29")} == {"active"}
+
+
+async def _outage_and_recovery(feed: Feed, worker: Worker, api: RecoveryApi) -> None:
+    uof = feed.uof
+    feed.alive[LIVE] = False
+    suspended = {"status": "suspended"}
+    await eventually(lambda: shows(worker, {"1": suspended, "18": suspended, "29": suspended}),
+                     30, "the silent producer's markets suspended")
+    calls = await eventually(lambda: _answered(lambda: len(api.of("liveodds")) == 2), 30,
+                             "the outage's recovery request")
+    assert calls
+    request = api.of("liveodds")[1]
+    assert request["token"] == TOKEN
+    after = int(request["query"]["after"])  # the last alive before the gap
+    assert uof.ts - 60_000 < after < uof.ts
+    request_id = int(request["query"]["request_id"])
+    # The recovery resends two markets, then the producer is back.
+    await feed.send(uof.odds(LIVE, x12(1.9, 3.6, 4.0) + total(1.8, 2.0), request_id))
+    feed.alive[LIVE] = True
+    await feed.send(uof.alive(LIVE), uof.snapshot_complete(LIVE, request_id))
+    await eventually(lambda: shows(worker, {"1": {"status": "active"},
+                                            "18": {"status": "active"}}),
+                     30, "the recovered markets re-opened")
+    markets = by_id(await view(worker))
+    assert prices(markets["1"]) == [1.9, 3.6, 4.0]
+    assert markets["29"]["status"] == "suspended"  # nothing new since the outage
+    assert markets["60"]["status"] == "suspended"  # its bet stop still holds
+    await feed.send(uof.odds(LIVE, both_score(1.9)))
+    await eventually(lambda: shows(worker, {"29": {"status": "active"}}), 30,
+                     "fresh odds re-open the rest")
+
+
+async def _stored(platform: Platform) -> None:
+    """MySQL and the topics carry the names and the cancel window."""
+    async def named() -> bool:
+        rows = await mysql_rows(platform.mysql, "SELECT market_id, name FROM markets")
+        return ("1", "1x2") in rows and ("18", "Total") in rows
+
+    await eventually(named, 30, "named markets in MySQL")
+    outcomes = await mysql_rows(platform.mysql, "SELECT outcome_id, name FROM outcomes"
+                                                " WHERE market_id = '1' ORDER BY outcome_id")
+    assert outcomes == [("1", "Arsenal"), ("2", "draw"), ("3", "Chelsea")]
+    settlements = await mysql_rows(platform.mysql, "SELECT type, detail FROM settlements"
+                                                   " WHERE market_id = '18' ORDER BY version")
+    assert [kind for kind, _ in settlements] == ["bet_cancel", "rollback_bet_cancel"]
+    cancel = orjson.loads(settlements[0][1])
+    assert [c["void_reason"] for c in cancel["cancels"]] == [12]
+    statuses = {v["changes"][0]["new"] for _k, v in await read_all(
+        platform.topic("odds-changes.v2")) if v["changes"][0]["kind"] == "status"}
+    assert "handed_over" not in statuses
+    requests = [v for _k, v in await read_all(platform.topic("recovery_requests.v1"))]
+    assert [r["reason"] for r in requests if r["producer"] == LIVE] == ["startup", "silent"]
