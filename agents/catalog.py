@@ -14,11 +14,10 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
-from mode import Service
 
 from app import topics
 from app.faust_app import app, settings
+from app.following import KafkaFollower
 from app.kafka_security import client_kwargs
 from models.catalog import Catalog
 
@@ -96,20 +95,10 @@ async def follow(catalog: Catalog, stopping: asyncio.Event) -> None:
 
 
 @app.service
-class CatalogFollower(Service):
+class CatalogFollower(KafkaFollower):
     """Keeps ``CATALOG`` current for as long as the worker runs."""
 
-    def __post_init__(self) -> None:
-        self._stopping = asyncio.Event()
+    what = "market descriptions"
 
-    async def on_stop(self) -> None:
-        self._stopping.set()
-
-    @Service.task
-    async def _follow(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await follow(CATALOG, self._stopping)
-            except KafkaError as exc:
-                log.warning("market descriptions consumer failed (%r); retrying", exc)
-                await asyncio.sleep(RETRY_SECONDS)
+    async def follow(self, stopping: asyncio.Event) -> None:
+        await follow(CATALOG, stopping)

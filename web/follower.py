@@ -7,11 +7,10 @@ import logging
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
-from mode import Service
 
 from app import metrics, topics
 from app.faust_app import app, settings
+from app.following import KafkaFollower
 from app.kafka_security import client_kwargs
 from web.replica import REPLICA, Replica
 
@@ -90,21 +89,14 @@ async def follow(replica: Replica, stopping: asyncio.Event) -> None:
 
 
 @app.service
-class ReadModelFollower(Service):
+class ReadModelFollower(KafkaFollower):
     """Keeps ``web.replica.REPLICA`` current for as long as the worker runs."""
 
-    def __post_init__(self) -> None:
-        self._stopping = asyncio.Event()
+    what = "read model"
+
+    async def follow(self, stopping: asyncio.Event) -> None:
+        await follow(REPLICA, stopping)
 
     async def on_stop(self) -> None:
-        self._stopping.set()
+        await super().on_stop()
         REPLICA.changes.close()
-
-    @Service.task
-    async def _follow(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await follow(REPLICA, self._stopping)
-            except KafkaError as exc:
-                log.warning("read model consumer failed (%r); retrying", exc)
-                await asyncio.sleep(RETRY_SECONDS)
