@@ -24,7 +24,7 @@ from app.faust_app import app, settings
 from models.engine import BatchPlan, Record, Rules, plan_batch
 from models.event import public_event
 from models.market import Snapshot
-from models.memory import partition_for
+from models.placement import partition_for
 from models.producer import producer_key
 from sinks.kafka_batch import BatchSender, Transactions
 from tables import state
@@ -78,7 +78,9 @@ READER = TableReader(TABLE_IO)
 RULES = Rules(silence_timeout_ms=int(settings.producer_timeout * 1000),
               recovery_retry_ms=int(settings.recovery_retry_seconds * 1000),
               # This process's start: a producer's first alive after it asks for a recovery.
-              boot=uuid.uuid4().hex, catalog=CATALOG)
+              boot=uuid.uuid4().hex, catalog=CATALOG,
+              partitions=settings.topic_partitions,
+              max_future_ms=int(settings.max_future_skew * 1000))
 
 
 def forget_cached_state(sender: Any, /, *args: Any, signal: BaseSignalT[Any],

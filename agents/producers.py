@@ -12,7 +12,7 @@ import orjson
 from agents.odds import now_ms
 from app import topics
 from app.faust_app import app, settings
-from models.memory import partition_for
+from models.placement import partition_for
 from models.producer import is_overdue, is_silent, producer_key
 from tables import state
 

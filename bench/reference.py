@@ -24,7 +24,8 @@ import orjson
 from agents.odds import public_market
 from bench.workload import Feed
 from models.event import public_event
-from models.memory import MemoryState, partition_for, replay
+from models.memory import MemoryState, replay
+from models.placement import partition_for
 
 CHUNK = 5000
 _FEED: Feed | None = None  # shared with forked workers (copy-on-write)

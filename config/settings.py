@@ -221,6 +221,11 @@ class Settings:
     uof_access_token: str = field(default="", repr=False)
     recovery_retry_seconds: float = 60.0
     recovery_service: str = "on"
+    max_future_skew: float = 300.0
+    http_header_timeout: float = 10.0
+    graphql_introspection: bool = False
+    graphql_max_cost: int = 20_000
+    graphql_time_budget: float = 2.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -268,6 +273,12 @@ class Settings:
             uof_access_token=_secret(env, "UOF_ACCESS_TOKEN", ""),
             recovery_retry_seconds=_float(env, "RECOVERY_RETRY_SECONDS", 60.0),
             recovery_service=_choice(env, "RECOVERY_SERVICE", ("on", "off")),
+            max_future_skew=_float(env, "MAX_FUTURE_SKEW", 300.0),
+            http_header_timeout=_float(env, "HTTP_HEADER_TIMEOUT", 10.0),
+            graphql_introspection=_choice(env, "GRAPHQL_INTROSPECTION",
+                                          ("false", "true")) == "true",
+            graphql_max_cost=_int(env, "GRAPHQL_MAX_COST", 20_000, minimum=1),
+            graphql_time_budget=_float(env, "GRAPHQL_TIME_BUDGET", 2.0),
         )
 
     def rocksdb_options(self) -> dict[str, int]:

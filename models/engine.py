@@ -14,6 +14,7 @@ from models import producer as pr
 from models.catalog import Catalog
 from models.feed import INTERNAL_TYPES, PRODUCER_TYPES, FeedError, decode
 from models.market import Applied, MarketNames, Snapshot, market_key
+from models.placement import partition_for
 
 Source = TypeVar("Source")
 ReaderSource = TypeVar("ReaderSource", contravariant=True)
@@ -40,13 +41,18 @@ class Rules:
     """What the planner's rules depend on besides the feed and the stored state.
 
     ``boot`` names this worker's start: a producer's first ``alive`` after it asks for a
-    recovery. ``catalog``: market descriptions (names, market groups).
+    recovery. ``catalog``: market descriptions (names, market groups). ``partitions``: the
+    partition count of ``feed.v1``, to check that each record is in its key's partition (None:
+    not checked). ``max_future_ms``: how far ahead of the clock a record's ``ts`` may be (None:
+    not checked).
     """
 
     silence_timeout_ms: int = 20_000
     recovery_retry_ms: int = 60_000
     boot: str | None = None
     catalog: Catalog = field(default_factory=Catalog)
+    partitions: int | None = None
+    max_future_ms: int | None = None
 
 
 @dataclass(slots=True)
@@ -106,6 +112,8 @@ class Planner(Generic[Source]):
         self.reader = reader
         self.now_ms = now_ms
         self.rules = rules
+        # One clock reading per batch: a batch spans milliseconds, the bound minutes.
+        self.latest_ts = None if rules.max_future_ms is None else now_ms() + rules.max_future_ms
         self.plan: BatchPlan[Source] = BatchPlan()
         self._stored_producers: dict[str, Snapshot | None] = {}
         self.digest = ""
@@ -194,6 +202,7 @@ class Planner(Generic[Source]):
         try:
             message = decode(value)
             _check_key(message, key)
+            self._check_placement(source, message, key)
         except FeedError as exc:
             self.plan.dead_letters.append((source, exc.reason))
             self.plan.verdicts["dead_lettered"] += 1
@@ -215,6 +224,23 @@ class Planner(Generic[Source]):
         HANDLERS[message["type"]](self, source, message)
         self.plan.digests[scope] = Pending(source, {"recent": dg.remember(recent, self.digest)},
                                            False)
+
+    def _check_placement(self, source: Source, message: dict[str, Any],
+                         key: bytes | None) -> None:
+        """A record must be in its key's partition (per-event order rests on it) and not
+        stamped in the future (it would make every later message of its market stale)."""
+        if self.latest_ts is not None and message["ts"] > self.latest_ts:
+            ahead = (message["ts"] - self.latest_ts + (self.rules.max_future_ms or 0)) / 1000
+            raise FeedError(f"ts {message['ts']} is {ahead:.0f} s ahead of the worker's clock "
+                            f"(MAX_FUTURE_SKEW {(self.rules.max_future_ms or 0) / 1000:.0f} s)")
+        partitions = self.rules.partitions
+        if partitions is None or key is None or message["type"] in FANNED_OUT_TYPES:
+            return
+        partition = self.reader.partition(source)
+        expected = partition_for(key, partitions)
+        if partition != expected:
+            raise FeedError(f"record in partition {partition}, but its key "
+                            f"{key.decode('utf-8', 'replace')[:100]!r} belongs to {expected}")
 
     def _recent(self, source: Source, scope: str, of_producer: bool) -> str:
         if scope in self.plan.digests:
@@ -433,9 +459,14 @@ HANDLERS: dict[str, Callable[[Planner[Any], Any, dict[str, Any]], None]] = {
 }
 
 
+#: Written by the platform to every partition (each applies it to its own markets).
+FANNED_OUT_TYPES = frozenset({"producer_status"})
+
+
 def _check_key(message: dict[str, Any], key: bytes | None) -> None:
     if key is None:
-        return
+        raise FeedError("record has no key: the key (event id, or producer:{id}) decides "
+                        "its partition")
     text = key.decode("utf-8", "replace")
     if message["type"] in PRODUCER_TYPES:
         expected = pr.producer_key(message["producer"])

@@ -86,8 +86,8 @@ def _market_problem(market: Any) -> str | None:
     """Return what is wrong with one market (or its outcomes), or None."""
     if type(market) is not dict or "id" not in market or "outcomes" not in market:
         return " must be an object with id and outcomes"
-    if not _ascii_id(market["id"], 64):
-        return ".id must be 1-64 printable ASCII characters"
+    if not _ascii_id(market["id"], 64) or "/" in market["id"]:
+        return ".id must be 1-64 printable ASCII characters other than '/'"
     if "specifiers" in market and not (type(market["specifiers"]) is str
                                        and len(market["specifiers"]) <= 255):
         return ".specifiers must be a string of at most 255 characters"

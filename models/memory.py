@@ -7,15 +7,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from aiokafka.partitioner import murmur2
 
 from models.engine import DEFAULT_RULES, BatchPlan, Rules, plan_batch
 from models.market import Snapshot
-
-
-def partition_for(key: bytes, partitions: int) -> int:
-    """Return the partition Kafka's default partitioner gives ``key``."""
-    return int((murmur2(key) & 0x7FFFFFFF) % partitions)
+from models.placement import partition_for as partition_for  # re-exported for callers
 
 
 class MemoryState:

@@ -13,7 +13,7 @@ from faust.types import EventT, TableT
 
 from app.faust_app import app, settings
 from models.market import Snapshot
-from models.memory import partition_for
+from models.placement import partition_for
 
 
 def _table(name: str, help_: str) -> TableT[Any, Any]:

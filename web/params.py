@@ -12,7 +12,7 @@ from models.feed import MAX_SPECIFIERS, FeedError, canonical_specifiers
 EVENT_ID = re.compile(r"[a-z0-9_]+:[a-z0-9_]+:[A-Za-z0-9_.-]+")
 MAX_EVENT_ID = 100
 #: Market ids are printable ASCII (``/`` cannot reach a path segment anyway).
-MARKET_ID = re.compile(r"[!-~]{1,64}")
+MARKET_ID = re.compile(r"[!-.0-~]{1,64}")
 SPORT = re.compile(r"[\w .&()'-]{1,100}")
 EVENT_STATUSES = ("not_started", "live", "suspended", "ended", "closed", "cancelled",
                   "delayed", "interrupted", "postponed", "abandoned")
@@ -49,9 +49,9 @@ def event_id(raw: str) -> str:
 
 
 def market_id(raw: str) -> str:
-    """Return ``raw`` if it is a market id: 1 to 64 printable ASCII characters."""
+    """Return ``raw`` if it is a market id: 1 to 64 printable ASCII characters but '/'."""
     if not MARKET_ID.fullmatch(raw):
-        raise BadRequest("market id must be 1 to 64 printable ASCII characters")
+        raise BadRequest("market id must be 1 to 64 printable ASCII characters other than '/'")
     return raw
 
 

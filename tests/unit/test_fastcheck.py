@@ -18,7 +18,7 @@ weird = st.one_of(st.none(), st.booleans(), st.integers(-5, 20_000),
                   st.text(max_size=5), st.lists(st.integers(0, 3), max_size=3),
                   st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
 ids = st.one_of(st.sampled_from(["1", "18", "ok~"]), st.sampled_from(["1", "2"]),
-                st.sampled_from(["a b", "", "é", "x" * 70, "x" * 64, "\x7f"]), weird)
+                st.sampled_from(["a b", "", "é", "x" * 70, "x" * 64, "\x7f", "a/b"]), weird)
 edges = st.sampled_from([1, 1.0, 1.0000001, 10000, 10000.5, 0, -1, 0.0, 0.5, 2])
 
 

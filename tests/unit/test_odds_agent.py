@@ -11,7 +11,8 @@ import pytest
 from agents.catalog import CATALOG_READY
 from agents.odds import odds_agent
 from app import topics
-from app.faust_app import app
+from app.faust_app import app, settings
+from models.placement import partition_for
 from tables import state
 
 
@@ -61,11 +62,14 @@ async def until(predicate: object, seconds: float = 5.0) -> None:
 async def test_agent_applies_publishes_and_dead_letters(
     sent: list[tuple[str, bytes, bytes]],
 ) -> None:
+    # Each record in its key's partition, as Kafka's default partitioner puts it.
+    home = partition_for(b"sr:match:1", settings.topic_partitions)
     async with odds_agent.test_context() as agent:
-        await agent.put(odds("sr:match:1", 10, 2.0), key=b"sr:match:1")
-        await agent.put(odds("sr:match:1", 20, 2.5), key=b"sr:match:1")
-        await agent.put(odds("sr:match:1", 15, 9.0), key=b"sr:match:1")  # stale
-        await agent.put(b"{broken", key=b"sr:match:1")
+        await agent.put(odds("sr:match:1", 10, 2.0), key=b"sr:match:1", partition=home)
+        await agent.put(odds("sr:match:1", 20, 2.5), key=b"sr:match:1", partition=home)
+        await agent.put(odds("sr:match:1", 15, 9.0), key=b"sr:match:1",
+                        partition=home)  # stale
+        await agent.put(b"{broken", key=b"sr:match:1", partition=home)
         await until(lambda: len(sent) >= 2)
         await until(lambda: state.markets.get("sr:match:1/1/") is not None)
     snapshot = state.markets["sr:match:1/1/"]

@@ -109,9 +109,9 @@ async def test_event_and_market() -> None:
 @pytest.mark.usefixtures("owner")
 async def test_market_specifiers_are_canonicalised(
         owner: list[tuple[str, str, Mapping[str, str]]]) -> None:
-    await execute('{ market(eventId: "sr:match:1", marketId: "1/2", specifiers: "b=2|a=1")'
+    await execute('{ market(eventId: "sr:match:1", marketId: "1?2", specifiers: "b=2|a=1")'
                   " { version } }")
-    assert owner == [("sr:match:1", "/events/sr:match:1/markets/1%2F2", {"specifiers": "a=1|b=2"})]
+    assert owner == [("sr:match:1", "/events/sr:match:1/markets/1%3F2", {"specifiers": "a=1|b=2"})]
 
 
 @pytest.mark.usefixtures("read_model", "owner")
@@ -121,6 +121,7 @@ async def test_market_specifiers_are_canonicalised(
     ('{ events(filter: {sport: "<x>"}) { total } }', "bad_request"),
     ('{ events(limit: 0) { total } }', "bad_request"),
     ('{ market(eventId: "sr:match:1", marketId: "", specifiers: "") { version } }', "bad_request"),
+    ('{ market(eventId: "sr:match:1", marketId: "1/2") { version } }', "bad_request"),
 ])
 async def test_errors_carry_a_code(query: str, code: str) -> None:
     result = await execute(query)

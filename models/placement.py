@@ -1,0 +1,10 @@
+"""Which partition a record belongs to: Kafka's default partitioner on its key."""
+
+from __future__ import annotations
+
+from aiokafka.partitioner import murmur2
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """Return the partition Kafka's default partitioner gives ``key``."""
+    return int((murmur2(key) & 0x7FFFFFFF) % partitions)
