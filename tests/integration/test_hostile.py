@@ -29,7 +29,7 @@ from feeds import betfair
 from feeds.errors import AdapterError
 from feeds.generator import OddsGenerator
 from feeds.uof import translate_uof
-from models.engine import plan_batch
+from models.engine import Rules, plan_batch
 from models.feed import FeedError, decode
 from models.market import Snapshot
 from models.memory import MemoryState, partition_for
@@ -51,6 +51,19 @@ KNOWN = "sr:match:1"
 T0 = 1_700_000_000_000
 MIB = 1024 * 1024
 STREAM_KEY = b"betfair-stream-1"
+
+
+#: The worker's own placement and clock checks (the feed's ts are T0, long past).
+RULES = Rules(partitions=PARTITIONS, max_future_ms=300_000)
+
+
+def wall_clock() -> int:
+    return int(time.time() * 1000)
+
+
+def partition_of(key: bytes | None) -> int:
+    """The partition the worker reads a record from: its key's (the test sends it there)."""
+    return partition_for(key or b"", PARTITIONS)
 
 
 def same_partition_event(event_id: str, first: int) -> str:
@@ -290,7 +303,9 @@ def check_against_the_pure_functions(cases: list[Case], topic: str) -> None:
     """Each case's reason is what the worker's own pure code says about that record."""
     for case in cases:
         if topic == "feed":
-            plan = plan_batch([(0, case.key, case.value)], MemoryState(), lambda: T0)
+            # Sent to the known event's partition, as the test below sends them.
+            plan = plan_batch([(partition_of(KNOWN.encode()), case.key, case.value)],
+                              MemoryState(), wall_clock, RULES)
             reasons = [reason for _source, reason in plan.dead_letters]
         elif case.marker is not None:  # UOF translates; the contract refuses the result
             (message,) = translate_uof(case.value or b"")
@@ -608,7 +623,7 @@ class Mutator:
 
 def dead_letter_reason(key: bytes, value: bytes) -> str | None:
     """Why the worker must refuse this record (the planner's own verdict), or None."""
-    plan = plan_batch([(0, key, value)], MemoryState(), lambda: T0)
+    plan = plan_batch([(partition_of(key), key, value)], MemoryState(), wall_clock, RULES)
     return plan.dead_letters[0][1] if plan.dead_letters else None
 
 
@@ -641,7 +656,8 @@ def reference_state(stream: list[tuple[bytes, bytes, str | None]]) -> MemoryStat
     """What the pure rules make of the whole stream, one record at a time, in send order."""
     state = MemoryState()
     for key, value, _reason in stream:
-        plan = plan_batch([(partition_for(key, PARTITIONS), key, value)], state, lambda: T0)
+        plan = plan_batch([(partition_for(key, PARTITIONS), key, value)], state, wall_clock,
+                          RULES)
         assert not plan.producer_status, "a fuzz record changed producer health"
         state.commit(plan)
     return state
