@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterable
@@ -67,35 +68,63 @@ async def betfair_splitter(stream: StreamT[bytes]) -> None:
     async for event in stream.events():
         try:
             message = betfair.parse_stream_message(event.message.value)
-            changes = betfair.market_changes(message)
+            records = betfair.split_records(message)
         except AdapterError as exc:
             await reject(event, f"betfair: {exc.reason}")
             continue
         alive = betfair.to_alive(message)
         if gate.admit(alive["subscribed"], time.monotonic()):
             await emit([alive])
-        for market_id, change in changes:
-            key = market_id.encode()
+        for key, value in records:
             await topics.raw_betfair_markets.send(
-                key=key, value=orjson.dumps(change),
-                partition=partition_for(key, settings.topic_partitions))
+                key=key, value=value, partition=partition_for(key, settings.topic_partitions))
+
+
+def check_betfair_partition(event: EventT[Any]) -> None:
+    """Raise AdapterError for a re-keyed record outside its key's partition (the cache's)."""
+    message = event.message
+    home = partition_for(message.key or b"", settings.topic_partitions)
+    if home != message.partition:
+        raise AdapterError(f"key belongs to partition {home}, not {message.partition}")
+
+
+def restore_betfair_market(market_id: str, held: betfair_cache.MarketState | None) -> None:
+    """Put a market's cache, and its changelog, back as they were before a failed change."""
+    if held is not None:
+        state.betfair_markets[market_id] = held
+        return
+    # The changelog may already have the new value: the delete sends its tombstone either way.
+    with contextlib.suppress(KeyError):
+        del state.betfair_markets[market_id]
+
+
+async def apply_betfair_change(market_id: str, change: dict[str, Any]) -> None:
+    """Apply one checked change to its market's cache and publish; a failure keeps the cache."""
+    held = state.betfair_markets.get(market_id)
+    if betfair_cache.is_stale(held, change["pt"]):
+        return
+    new_state = betfair_cache.apply_market_change(held, change, change["pt"], change.get("ct"))
+    messages = betfair.to_canonical(new_state, change["pt"])
+    try:
+        state.betfair_markets[market_id] = new_state
+        await emit(messages)
+    except Exception:
+        restore_betfair_market(market_id, held)
+        raise
 
 
 @app.agent(topics.raw_betfair_markets, name="betfair-adapter")
 async def betfair_adapter(stream: StreamT[bytes]) -> None:
     """Apply each market change to that market's cache; publish its canonical view."""
     async for event in stream.events():
-        market_id = (event.message.key or b"").decode()
         try:
-            change = orjson.loads(event.message.value or b"")
-            held = state.betfair_markets.get(market_id)
-            if betfair_cache.is_stale(held, change["pt"]):
-                continue
-            new_state = betfair_cache.apply_market_change(held, change, change["pt"],
-                                                          change.get("ct"))
-            messages = betfair.to_canonical(new_state, change["pt"])
-        except (AdapterError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
-            await reject(event, f"betfair market {market_id}: {exc!r}"[:500])
-            continue
-        state.betfair_markets[market_id] = new_state
-        await emit(messages)
+            market_id, change = betfair.parse_market_change(event.message.key,
+                                                            event.message.value)
+            check_betfair_partition(event)
+            await apply_betfair_change(market_id, change)
+        except AdapterError as exc:
+            await reject(event, f"betfair market: {exc.reason}")
+        except Exception as exc:
+            # Whatever fails in writing the cache or the output is this record's failure.
+            log.exception("betfair market change failed")
+            await reject(event, f"betfair market: {type(exc).__name__}: {exc}"[:500])

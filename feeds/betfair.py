@@ -10,7 +10,11 @@ from typing import Any, NoReturn
 import orjson
 
 from feeds.betfair_cache import (
+    LADDER_LIMITS,
     LADDERS,
+    MAX_LEVELS,
+    MAX_MARKET_BYTES,
+    MAX_RUNNERS,
     MarketState,
     Runner,
     apply_market_change,
@@ -25,7 +29,9 @@ __all__ = [
     "apply_market_change",
     "is_stale",
     "market_changes",
+    "parse_market_change",
     "parse_stream_message",
+    "split_records",
     "to_alive",
     "to_canonical",
 ]
@@ -44,7 +50,8 @@ MAX_TS = 9_999_999_999_999
 MAX_INT = 2**63 - 1
 MAX_HANDICAP = 1_000_000
 DEPTH = 3
-MAX_OUTCOMES = 500  # the contract's cap on outcomes per market
+MAX_TEXT = 256  # characters of a free string such as a clock (real ones have tens)
+SHOWN = 64  # characters of a value quoted in a reason
 MIN_ODDS, MAX_ODDS = 1.0, 10_000  # the contract's bounds on decimal odds (exclusive, inclusive)
 # Which ladder gives a side's best prices, first non-empty wins (betfairlightweight's order).
 BACK_LADDERS = ("atb", "bdatb", "batb")
@@ -56,6 +63,12 @@ _SP_WORDS = ("NaN", "Infinity", "-Infinity")
 
 def _fail(reason: str) -> NoReturn:
     raise AdapterError(reason)
+
+
+def _shown(value: object) -> str:
+    """Return ``repr(value)``, cut short: a reason must stay small whatever the input."""
+    text = repr(value)
+    return text if len(text) <= SHOWN else f"{text[:SHOWN]}..."
 
 
 def _check_number(value: object, where: str, minimum: float | None = 0) -> None:
@@ -76,6 +89,17 @@ def _check_optional(item: dict[str, Any], name: str, kind: type, where: str) -> 
         _fail(f"{where}.{name} is not a {kind.__name__}")
 
 
+def _check_text(item: dict[str, Any], name: str, where: str) -> None:
+    _check_optional(item, name, str, where)
+    if len(item.get(name) or "") > MAX_TEXT:
+        _fail(f"{where}.{name} is longer than {MAX_TEXT} characters")
+
+
+def _check_count(items: list[Any], limit: int, what: str) -> None:
+    if len(items) > limit:
+        _fail(f"{what} has {len(items)} entries, more than {limit}")
+
+
 def _check_selection(item: object, where: str) -> dict[str, Any]:
     """Check a runner's ``id`` and ``hc``, shared by ``rc`` and definition runners."""
     if not isinstance(item, dict):
@@ -91,11 +115,12 @@ def _check_selection(item: object, where: str) -> dict[str, Any]:
 def _check_ladder(entries: object, name: str, size_at: int, where: str) -> None:
     if not isinstance(entries, list):
         _fail(f"{where}.{name} is not a list")
+    _check_count(entries, LADDER_LIMITS[size_at], f"{where}.{name}")
     for entry in entries:
         if not isinstance(entry, list) or len(entry) != size_at + 1:
             _fail(f"{where}.{name} has an entry that is not {size_at + 1} numbers")
         if size_at == 2:
-            _check_int(entry[0], f"{where}.{name} level", 1000)
+            _check_int(entry[0], f"{where}.{name} level", MAX_LEVELS - 1)
         _check_number(entry[size_at - 1], f"{where}.{name} price")
         _check_number(entry[size_at], f"{where}.{name} size")
 
@@ -123,22 +148,25 @@ def _check_definition_runner(item: object, where: str) -> None:
         _check_number(factor, f"{where}.adjustmentFactor")
         if factor > MAX_PERCENT:
             _fail(f"{where}.adjustmentFactor is above {MAX_PERCENT}")
-    _check_optional(runner, "status", str, where)
-    _check_optional(runner, "removalDate", str, where)
+    _check_text(runner, "status", where)
+    _check_text(runner, "removalDate", where)
 
 
 def _check_definition(definition: object, where: str) -> None:
     if not isinstance(definition, dict):
         _fail(f"{where} is not an object")
-    for name, kind in (("status", str), ("inPlay", bool), ("runners", list), ("eventId", str)):
+    _check_text(definition, "status", where)
+    for name, kind in (("inPlay", bool), ("runners", list), ("eventId", str)):
         _check_optional(definition, name, kind, where)
     event_id = definition.get("eventId")
     if event_id is not None and not _EVENT_ID.fullmatch(event_id):
-        _fail(f"{where}.eventId {event_id!r} is not a plain id")
+        _fail(f"{where}.eventId {_shown(event_id)} is not a plain id")
     for name in ("betDelay", "numberOfWinners", "version"):
         if definition.get(name) is not None:
             _check_int(definition[name], f"{where}.{name}", MAX_INT)
-    for index, runner in enumerate(definition.get("runners") or ()):
+    runners = definition.get("runners") or []
+    _check_count(runners, MAX_RUNNERS, f"{where}.runners")
+    for index, runner in enumerate(runners):
         _check_definition_runner(runner, f"{where}.runners[{index}]")
 
 
@@ -157,31 +185,45 @@ def _check_market_change(change: object, where: str) -> None:
     runner_changes = change.get("rc", [])
     if not isinstance(runner_changes, list):
         _fail(f"{where}.rc is not a list")
+    _check_count(runner_changes, MAX_RUNNERS, f"{where}.rc")
     for index, runner_change in enumerate(runner_changes):
         _check_runner_change(runner_change, f"{where}.rc[{index}]")
 
 
-def parse_stream_message(raw: bytes | None) -> dict[str, Any]:
-    """Decode one raw stream record and check it is a well-formed ``mcm``; raise AdapterError."""
+def _decode_object(raw: bytes | None, limit: int, what: str) -> dict[str, Any]:
+    """Decode a record holding one JSON object of at most ``limit`` bytes."""
     if raw is None:
         _fail("empty record")
-    if len(raw) > MAX_RAW_BYTES:
-        _fail(f"record of {len(raw)} bytes exceeds {MAX_RAW_BYTES}")
+    if len(raw) > limit:
+        _fail(f"record of {len(raw)} bytes exceeds {limit}")
     try:
-        message = orjson.loads(raw)
+        decoded = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         _fail(f"malformed JSON: {exc}")
-    if not isinstance(message, dict):
-        _fail("message is not a JSON object")
-    if message.get("op") != "mcm":
-        _fail(f"op {message.get('op')!r} is not 'mcm'")
+    if not isinstance(decoded, dict):
+        _fail(f"{what} is not a JSON object")
+    return decoded
+
+
+def _check_envelope(message: dict[str, Any]) -> None:
+    """Check the publish time and change type that every split change carries."""
     _check_int(message.get("pt"), "pt", MAX_TS)
     if message.get("ct") not in CHANGE_TYPES:
-        _fail(f"unknown change type {message.get('ct')!r}")
-    _check_optional(message, "clk", str, "message")
+        _fail(f"unknown change type {_shown(message.get('ct'))}")
+
+
+def parse_stream_message(raw: bytes | None) -> dict[str, Any]:
+    """Decode one raw stream record and check it is a well-formed ``mcm``; raise AdapterError."""
+    message = _decode_object(raw, MAX_RAW_BYTES, "message")
+    if message.get("op") != "mcm":
+        _fail(f"op {_shown(message.get('op'))} is not 'mcm'")
+    _check_envelope(message)
+    # The clocks resume a subscription on the ingestion side; checked, never copied on.
+    _check_text(message, "clk", "message")
+    _check_text(message, "initialClk", "message")
     status = message.get("status")
     if status is not None and (not isinstance(status, int) or isinstance(status, bool)):
-        _fail(f"status {status!r} is not an integer")
+        _fail(f"status {_shown(status)} is not an integer")
     changes = message.get("mc", [])
     if not isinstance(changes, list):
         _fail("mc is not a list")
@@ -191,11 +233,36 @@ def parse_stream_message(raw: bytes | None) -> dict[str, Any]:
 
 
 def market_changes(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """Split a parsed message into ``(market_id, change)``; each change carries pt, ct, clk."""
+    """Split a parsed message into ``(market_id, change)``; each change carries pt and ct."""
     if message.get("ct") == "HEARTBEAT":
         return []
-    envelope = {"pt": message["pt"], "ct": message.get("ct"), "clk": message.get("clk")}
+    envelope = {"pt": message["pt"], "ct": message.get("ct")}
     return [(change["id"], {**change, **envelope}) for change in message.get("mc", ())]
+
+
+def split_records(message: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    """Return the re-keyed records of a parsed message; raise AdapterError if one is too big."""
+    records = []
+    for index, (market_id, change) in enumerate(market_changes(message)):
+        value = orjson.dumps(change)
+        if len(value) > MAX_MARKET_BYTES:
+            _fail(f"mc[{index}] encodes to {len(value)} bytes, more than {MAX_MARKET_BYTES}")
+        records.append((market_id.encode(), value))
+    return records
+
+
+def parse_market_change(key: bytes | None, raw: bytes | None) -> tuple[str, dict[str, Any]]:
+    """Decode and re-check one re-keyed record as the splitter checked it; raise AdapterError."""
+    try:
+        market_id = (key or b"").decode()
+    except UnicodeDecodeError:
+        _fail(f"key {_shown(key)} is not UTF-8")
+    change = _decode_object(raw, MAX_MARKET_BYTES, "change")
+    _check_envelope(change)
+    _check_market_change(change, "change")
+    if change["id"] != market_id:
+        _fail(f"key {_shown(market_id)} is not the change's market id {change['id']!r}")
+    return market_id, change
 
 
 def to_alive(message: dict[str, Any]) -> dict[str, Any]:
@@ -354,8 +421,8 @@ def to_canonical(state: MarketState, publish_time: int) -> list[dict[str, Any]]:
     # as no-ops.
     if state["event_id"] is None:
         return []
-    if len(state["runners"]) > MAX_OUTCOMES:
-        _fail(f"market {state['market_id']} has more than {MAX_OUTCOMES} runners")
+    if len(state["runners"]) > MAX_RUNNERS:
+        _fail(f"market {state['market_id']} has more than {MAX_RUNNERS} runners")
     event_id = f"bf:event:{state['event_id']}"
     messages = [_odds_change(state, event_id, publish_time)]
     if state["status"] == "CLOSED":

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
+from feeds.errors import AdapterError
+
 # Every function is pure: a new state shares untouched runners and ladders with the old one,
 # so a state is never mutated once built (a Faust table stores a copy, not a reference).
 MarketState = dict[str, Any]
@@ -21,6 +25,14 @@ LADDERS: dict[str, tuple[int, bool]] = {
     "bdatb": (2, False),
     "bdatl": (2, False),
 }
+TICKS = 350  # prices on Betfair's tick ladder, 1.01 to 1000: a longer price ladder is malformed
+MAX_LEVELS = 10  # Betfair's largest ``ladderLevels``
+#: Entries a ladder may hold, by the index of the size in its entries (price or level ladder).
+LADDER_LIMITS = {1: TICKS, 2: MAX_LEVELS}
+MAX_RUNNERS = 500  # the contract's cap on outcomes per market
+#: A cached market's encoded size (Faust encodes table values with orjson too): far enough
+#: under the changelog's 1 MiB record limit that its write cannot fail for size.
+MAX_MARKET_BYTES = 512 * 1024
 RUNNER_SCALARS = ("ltp", "tv", "spn", "spf")
 _DEFINITION_FIELDS = {
     "status": "status",
@@ -87,6 +99,14 @@ def apply_definition(runner: Runner, definition: dict[str, Any]) -> Runner:
     }
 
 
+def _check_ladder_size(runner: Runner, name: str, ladder: Ladder, size_at: int) -> None:
+    limit = LADDER_LIMITS[size_at]
+    if len(ladder) > limit:
+        key = outcome_id(runner["id"], runner["hc"])
+        raise AdapterError(f"runner {key} {name} would hold {len(ladder)} entries, "
+                           f"more than {limit}")
+
+
 def apply_runner_change(runner: Runner, change: dict[str, Any]) -> Runner:
     """Return the runner with one ``rc`` entry applied (``trd: []`` clears traded volume)."""
     updated = dict(runner)
@@ -100,6 +120,7 @@ def apply_runner_change(runner: Runner, change: dict[str, Any]) -> Runner:
             ladder: Ladder = []
         else:
             ladder = update_ladder(runner.get(name, []), change[name], size_at, descending)
+            _check_ladder_size(runner, name, ladder, size_at)
         if ladder:
             updated[name] = ladder
         else:
@@ -129,7 +150,9 @@ def apply_market_change(
     publish_time: int,
     change_type: str | None = None,
 ) -> MarketState:
-    """Return the cache after one validated market change; ``img`` or ``SUB_IMAGE`` replaces it."""
+    """Return the cache after one validated change; ``img`` or ``SUB_IMAGE`` starts a new one."""
+    # Past a bound (ladder, runners, encoded size) this raises AdapterError; ``state`` is never
+    # mutated, so it is still the market's cache.
     if state is not None and is_stale(state, publish_time):
         # At-least-once redelivery must not roll the ladders back; callers check is_stale.
         return state
@@ -147,4 +170,16 @@ def apply_market_change(
         key = outcome_id(runner_change["id"], hc)
         runner = runners.get(key) or new_runner(runner_change["id"], hc)
         runners[key] = apply_runner_change(runner, runner_change)
+    check_market_size(market)
     return market
+
+
+def check_market_size(market: MarketState) -> None:
+    """Raise AdapterError when a market has too many runners or encodes too large to store."""
+    if len(market["runners"]) > MAX_RUNNERS:
+        raise AdapterError(f"market {market['market_id']} would have {len(market['runners'])} "
+                           f"runners, more than {MAX_RUNNERS}")
+    size = len(orjson.dumps(market))
+    if size > MAX_MARKET_BYTES:
+        raise AdapterError(f"market {market['market_id']} would encode to {size} bytes, "
+                           f"more than {MAX_MARKET_BYTES}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,11 +15,12 @@ from unittest import mock
 import fastjsonschema
 import orjson
 import pytest
+from aiokafka.errors import KafkaTimeoutError
 from betfairlightweight import StreamListener
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.adapters import betfair_splitter
+from agents.adapters import betfair_adapter, betfair_splitter
 from app import topics
 from app.faust_app import app
 from feeds.betfair import (
@@ -34,6 +36,8 @@ from feeds.betfair import (
 )
 from feeds.betfair_cache import apply_runner_change, outcome_id, update_ladder
 from models.feed import decode, load_schema
+from models.placement import partition_for
+from tables import state as tables
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources" / "betfair"
 RECORDED = RESOURCES / "BASIC-1.132153978"
@@ -264,6 +268,7 @@ def sent() -> Iterator[list[tuple[str, bytes, dict[str, Any]]]]:
             mock.patch.object(topics.raw_betfair_markets, "send", fake_send("markets")), \
             mock.patch.object(topics.dead_letters, "send", fake_send("dlq")):
         yield records
+    tables.betfair_markets.data.clear()
 
 
 async def until(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
@@ -327,8 +332,9 @@ def test_market_changes_carry_the_message_envelope() -> None:
     assert len(changes) == 43
     market_id, change = changes[0]
     assert market_id == "1.128076835" == change["id"]
-    assert (change["pt"], change["ct"], change["clk"]) == (1478348005395, "RESUB_DELTA",
-                                                           "AAAAAAAA")
+    assert (change["pt"], change["ct"]) == (1478348005395, "RESUB_DELTA")
+    # The adapter has no use for the stream's clock: it stays out of the re-keyed records.
+    assert message["clk"] == "AAAAAAAA" and "clk" not in change
 
 
 # --- canonical output -----------------------------------------------------------------------
@@ -543,9 +549,8 @@ def test_zero_winners_and_no_trade_are_left_out() -> None:
 
 def test_a_market_over_the_outcome_cap_is_an_adapter_error() -> None:
     rc = [{"id": selection, "ltp": 2.0} for selection in range(501)]
-    state = apply_market_change(None, market(rc, marketDefinition=DEFINITION), 1, None)
-    with pytest.raises(AdapterError, match="more than 500 runners"):
-        to_canonical(state, 1)
+    with pytest.raises(AdapterError, match="would have 501 runners, more than 500"):
+        apply_market_change(None, market(rc, marketDefinition=DEFINITION), 1, None)
 
 
 def test_no_definition_no_output() -> None:
@@ -594,6 +599,286 @@ def test_malformed_records_raise_adapter_error(raw: bytes | None, reason: str) -
     with pytest.raises(AdapterError) as caught:
         parse_stream_message(raw)
     assert reason in caught.value.reason
+
+
+# --- bounds: ladders, runners, encoded size, free strings ----------------------------------
+
+LEVEL_LADDERS = ("batb", "batl", "bdatb", "bdatl")
+PRICE_LADDERS = ("atb", "atl", "trd")
+
+
+def distinct_prices(count: int, start: int = 0, size: float = 1.0) -> list[list[float]]:
+    """``count`` entries of distinct prices from ``1.01 + start / 100`` up, in steps of 0.01."""
+    return [[round(1.01 + (start + i) / 100, 2), size] for i in range(count)]
+
+
+def price_levels(count: int) -> list[list[float]]:
+    return [[level, round(3.0 - level / 100, 2), 1.0] for level in range(count)]
+
+
+def stream(change: dict[str, Any], **fields: Any) -> bytes:
+    """A raw stream message with this one market change."""
+    return orjson.dumps({"op": "mcm", "pt": 1, "mc": [{"id": "1.5", **change}], **fields})
+
+
+@pytest.mark.parametrize("name", PRICE_LADDERS)
+def test_a_change_with_more_prices_than_the_tick_ladder_is_malformed(name: str) -> None:
+    parse_stream_message(stream({"rc": [{"id": 7, name: distinct_prices(350)}]}))
+    with pytest.raises(AdapterError, match=rf"mc\[0\]\.rc\[0\]\.{name} has 351 entries, "
+                                           r"more than 350"):
+        parse_stream_message(stream({"rc": [{"id": 7, name: distinct_prices(351)}]}))
+
+
+@pytest.mark.parametrize("name", PRICE_LADDERS)
+def test_a_price_ladder_cannot_grow_past_the_tick_ladder(name: str) -> None:
+    held = apply_market_change(None, market([{"id": 7, name: distinct_prices(200)}]), 1)
+    kept = copy.deepcopy(held)
+    grow = market([{"id": 7, name: distinct_prices(151, start=200)}])
+    with pytest.raises(AdapterError, match=f"runner 7 {name} would hold 351 entries, "
+                                           "more than 350"):
+        apply_market_change(held, grow, 2)
+    assert held == kept
+    # Removals count first: 200 - 50 + 200 is a full ladder, which is allowed.
+    removals = [[price, 0] for price, _size in distinct_prices(50)]
+    refill = market([{"id": 7, name: removals + distinct_prices(200, start=200)}])
+    assert len(apply_market_change(held, refill, 2)["runners"]["7"][name]) == 350
+
+
+@pytest.mark.parametrize("name", LEVEL_LADDERS)
+def test_a_level_ladder_holds_at_most_ten_levels(name: str) -> None:
+    parse_stream_message(stream({"rc": [{"id": 7, name: price_levels(10)}]}))
+    with pytest.raises(AdapterError, match=f"{name} has 11 entries, more than 10"):
+        parse_stream_message(stream({"rc": [{"id": 7, name: price_levels(11)}]}))
+    with pytest.raises(AdapterError, match=rf"{name} level is not an integer in \[0, 9\]"):
+        parse_stream_message(stream({"rc": [{"id": 7, name: [[10, 2.0, 1.0]]}]}))
+    held = apply_market_change(None, market([{"id": 7, name: price_levels(10)}]), 1)
+    with pytest.raises(AdapterError, match=f"runner 7 {name} would hold 11 entries"):
+        apply_market_change(held, market([{"id": 7, name: [[10, 2.5, 1.0]]}]), 2)
+
+
+def test_a_market_holds_at_most_500_runners() -> None:
+    runners = [{"id": selection, "ltp": 2.0} for selection in range(501)]
+    with pytest.raises(AdapterError, match=r"mc\[0\]\.rc has 501 entries, more than 500"):
+        parse_stream_message(stream({"rc": runners}))
+    definition = {**DEFINITION, "runners": [{"id": selection} for selection in range(501)]}
+    with pytest.raises(AdapterError, match=r"marketDefinition\.runners has 501 entries"):
+        parse_stream_message(stream({"marketDefinition": definition}))
+    held = apply_market_change(None, market(runners[:300], marketDefinition=DEFINITION), 1)
+    kept = copy.deepcopy(held)
+    with pytest.raises(AdapterError, match=r"market 1\.5 would have 501 runners"):
+        apply_market_change(held, market(runners[300:]), 2)
+    assert held == kept
+    assert len(apply_market_change(held, market(runners[300:500]), 2)["runners"]) == 500
+
+
+def deep_runners(selections: range) -> list[dict[str, Any]]:
+    """Runners with full back and lay ladders: about 11 KB each, encoded."""
+    return [{"id": selection, "atb": distinct_prices(350, size=12345.67),
+             "atl": distinct_prices(350, start=350, size=12345.67)} for selection in selections]
+
+
+def test_a_market_that_would_encode_over_512_kib_is_refused() -> None:
+    states: dict[str, Any] = {}
+    translate(stream({"img": True, "marketDefinition": DEFINITION,
+                      "rc": deep_runners(range(40))}), states)
+    held = copy.deepcopy(states["1.5"])
+    assert 400 * 1024 < len(orjson.dumps(held)) <= 512 * 1024
+    with pytest.raises(AdapterError, match=r"market 1.5 would encode to \d+ bytes, "
+                                           r"more than 524288"):
+        translate(stream({"rc": deep_runners(range(40, 50))}, pt=2), states)
+    assert states["1.5"] == held
+
+
+async def test_the_splitter_refuses_a_change_too_large_to_forward(
+    sent: list[tuple[str, bytes, dict[str, Any]]],
+) -> None:
+    app.finalize()
+    big = stream({"img": True, "marketDefinition": DEFINITION, "rc": deep_runners(range(50))})
+    assert len(big) > 512 * 1024
+    async with betfair_splitter.test_context() as agent:
+        await agent.put(big, key=b"stream")
+        await agent.put(stream({"rc": []}, pt=2), key=b"stream")
+        await until(lambda: any(name == "markets" for name, _key, _value in sent))
+    (split,) = market_changes(parse_stream_message(big))
+    assert [value["reason"] for name, _key, value in sent if name == "dlq"] == [
+        f"betfair: mc[0] encodes to {len(orjson.dumps(split[1]))} bytes, more than 524288"]
+    assert [(key, value["pt"]) for name, key, value in sent if name == "markets"] == [(b"1.5", 2)]
+
+
+def with_definition(**fields: Any) -> bytes:
+    return stream({"marketDefinition": {**DEFINITION, **fields}})
+
+
+@pytest.mark.parametrize(("where", "build"), [
+    ("message.clk", lambda text: stream({}, clk=text)),
+    ("message.initialClk", lambda text: stream({}, initialClk=text)),
+    ("mc[0].marketDefinition.status", lambda text: with_definition(status=text)),
+    ("mc[0].marketDefinition.runners[0].status",
+     lambda text: with_definition(runners=[{"id": 1, "status": text}])),
+    ("mc[0].marketDefinition.runners[0].removalDate",
+     lambda text: with_definition(runners=[{"id": 1, "removalDate": text}])),
+])
+def test_a_string_longer_than_256_characters_is_malformed(
+    where: str, build: Callable[[str], bytes],
+) -> None:
+    parse_stream_message(build("A" * 256))
+    with pytest.raises(AdapterError, match=re.escape(f"{where} is longer than 256 characters")):
+        parse_stream_message(build("A" * 257))
+
+
+def test_a_one_mb_clock_is_refused_and_a_real_one_not_copied_to_the_changes() -> None:
+    five = [{"id": f"1.{n}"} for n in range(5)]
+    huge = orjson.dumps({"op": "mcm", "pt": 1, "clk": "A" * 1_100_000, "mc": five})
+    with pytest.raises(AdapterError, match=r"message\.clk is longer than 256 characters"):
+        parse_stream_message(huge)
+    message = parse_stream_message(orjson.dumps({"op": "mcm", "pt": 1, "clk": "AAAA",
+                                                 "initialClk": "BBBB", "mc": five}))
+    assert all(set(change) == {"id", "pt", "ct"} for _id, change in market_changes(message))
+
+
+# --- the re-keyed topic is read as untrusted input ------------------------------------------
+
+REKEYED = {"id": "1.5", "pt": 10, "ct": None, "img": True, "marketDefinition": DEFINITION,
+           "rc": [{"id": 1, "atb": [[2.0, 5.0]]}]}
+
+
+def rekeyed(**fields: Any) -> bytes:
+    """A re-keyed change record for market 1.5, a delta after REKEYED unless overridden."""
+    return orjson.dumps({**REKEYED, "pt": 20, "img": False, **fields})
+
+
+def home(key: bytes) -> int:
+    return partition_for(key, app.conf.topic_partitions)
+
+
+def applied(market_id: str) -> dict[str, Any] | None:
+    value: dict[str, Any] | None = tables.betfair_markets.get(market_id)
+    return value
+
+
+OVERSIZED = rekeyed(pad="x" * 512 * 1024)
+HOSTILE_REKEYED = [
+    ("non-UTF-8 key", b"1.\xff5", rekeyed(), r"key b'1.\xff5' is not UTF-8"),
+    ("hc not a number", b"1.5", rekeyed(rc=[{"id": 1, "hc": "abc", "atb": [[3.0, 1.0]]}]),
+     "change.rc[0].hc is not a number"),
+    ("key of another market", b"1.5", rekeyed(id="1.6"),
+     "key '1.5' is not the change's market id '1.6'"),
+    ("malformed JSON", b"1.5", b'{"id": "1.5", ', "malformed JSON"),
+    ("tombstone", b"1.5", None, "empty record"),
+    ("no pt", b"1.5", rekeyed(pt=None), "pt is not an integer"),
+    ("unknown change type", b"1.5", rekeyed(ct="RESYNC"), "unknown change type 'RESYNC'"),
+    ("351 prices", b"1.5", rekeyed(rc=[{"id": 1, "atb": distinct_prices(351)}]),
+     "change.rc[0].atb has 351 entries, more than 350"),
+    ("11 levels", b"1.5", rekeyed(rc=[{"id": 1, "batb": price_levels(11)}]),
+     "change.rc[0].batb has 11 entries, more than 10"),
+    ("501 runners", b"1.5", rekeyed(rc=[{"id": n, "ltp": 2.0} for n in range(501)]),
+     "change.rc has 501 entries, more than 500"),
+    ("over 512 KiB", b"1.5", OVERSIZED, f"record of {len(OVERSIZED)} bytes exceeds 524288"),
+    ("long status", b"1.5", rekeyed(marketDefinition={**DEFINITION, "status": "O" * 300}),
+     "change.marketDefinition.status is longer than 256 characters"),
+]
+
+
+async def test_hostile_re_keyed_records_are_dead_lettered_and_change_nothing(
+    sent: list[tuple[str, bytes, dict[str, Any]]],
+) -> None:
+    app.finalize()
+    wrong_partition = (home(b"1.5") + 1) % app.conf.topic_partitions
+    async with betfair_adapter.test_context() as agent:
+        await agent.put(orjson.dumps(REKEYED), key=b"1.5", partition=home(b"1.5"))
+        await until(lambda: applied("1.5") is not None)
+        held = copy.deepcopy(applied("1.5"))
+        for _name, key, value, _reason in HOSTILE_REKEYED:
+            await agent.put(value, key=key, partition=home(key))
+        await agent.put(rekeyed(), key=b"1.5", partition=wrong_partition)
+        await agent.put(orjson.dumps({**REKEYED, "id": "1.7"}), key=b"1.7",
+                        partition=home(b"1.7"))
+        await until(lambda: applied("1.7") is not None)
+    reasons = [value["reason"] for name, _key, value in sent if name == "dlq"]
+    expected = [reason for *_case, reason in HOSTILE_REKEYED] + [
+        f"key belongs to partition {home(b'1.5')}, not {wrong_partition}"]
+    assert len(reasons) == len(expected)
+    for reason, start in zip(reasons, expected, strict=True):
+        assert reason.startswith(f"betfair market: {start}"), (reason, start)
+    assert applied("1.5") == held
+    published = [value["markets"][0]["id"] for name, _key, value in sent if name == "feed"]
+    assert published == ["1.5", "1.7"]
+
+
+async def test_a_change_that_would_exceed_a_bound_is_dead_lettered_by_the_adapter(
+    sent: list[tuple[str, bytes, dict[str, Any]]],
+) -> None:
+    app.finalize()
+    first = orjson.dumps({**REKEYED, "rc": [{"id": 1, "atb": distinct_prices(300)}]})
+    async with betfair_adapter.test_context() as agent:
+        await agent.put(first, key=b"1.5", partition=home(b"1.5"))
+        await until(lambda: applied("1.5") is not None)
+        held = copy.deepcopy(applied("1.5"))
+        await agent.put(rekeyed(rc=[{"id": 1, "atb": distinct_prices(51, start=300)}]),
+                        key=b"1.5", partition=home(b"1.5"))
+        await until(lambda: any(name == "dlq" for name, _key, _value in sent))
+    assert [value["reason"] for name, _key, value in sent if name == "dlq"] == [
+        "betfair market: runner 1 atb would hold 351 entries, more than 350"]
+    assert applied("1.5") == held
+
+
+class FailingDict(dict[Any, Any]):
+    """A store that fails its next write, as a full disk would."""
+
+    failures = 1
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise OSError("disk full")
+        super().__setitem__(key, value)
+
+
+async def test_a_failed_table_write_is_that_records_failure(
+    sent: list[tuple[str, bytes, dict[str, Any]]],
+) -> None:
+    app.finalize()
+    store: Any = tables.betfair_markets.data
+
+    def letters() -> list[str]:
+        return [value["reason"] for name, _key, value in sent if name == "dlq"]
+
+    async with betfair_adapter.test_context() as agent:
+        with mock.patch.object(store, "data", FailingDict(store.data)):
+            await agent.put(orjson.dumps(REKEYED), key=b"1.5", partition=home(b"1.5"))
+            await until(lambda: len(letters()) == 1)
+            assert applied("1.5") is None
+        await agent.put(orjson.dumps(REKEYED), key=b"1.5", partition=home(b"1.5"))
+        await until(lambda: applied("1.5") is not None)
+        held = copy.deepcopy(applied("1.5"))
+        with mock.patch.object(store, "data", FailingDict(store.data)):
+            await agent.put(rekeyed(rc=[{"id": 1, "atb": [[9.0, 1.0]]}]), key=b"1.5",
+                            partition=home(b"1.5"))
+            await until(lambda: len(letters()) == 2)
+            assert applied("1.5") == held
+    assert letters() == ["betfair market: OSError: disk full"] * 2
+    assert [value["ts"] for name, _key, value in sent if name == "feed"] == [10]
+
+
+async def test_a_failed_send_of_the_output_restores_the_cache(
+    sent: list[tuple[str, bytes, dict[str, Any]]],
+) -> None:
+    app.finalize()
+    async with betfair_adapter.test_context() as agent:
+        await agent.put(orjson.dumps(REKEYED), key=b"1.5", partition=home(b"1.5"))
+        await until(lambda: applied("1.5") is not None)
+        held = copy.deepcopy(applied("1.5"))
+        failing = mock.AsyncMock(side_effect=KafkaTimeoutError())
+        with mock.patch.object(topics.feed, "send", failing):
+            await agent.put(rekeyed(rc=[{"id": 1, "atb": [[9.0, 1.0]]}]), key=b"1.5",
+                            partition=home(b"1.5"))
+            await until(lambda: any(name == "dlq" for name, _key, _value in sent))
+        assert failing.await_count == 1
+        assert applied("1.5") == held
+        await agent.put(rekeyed(pt=30), key=b"1.5", partition=home(b"1.5"))
+        await until(lambda: applied("1.5")["pt"] == 30)  # type: ignore[index]
+    assert [value["reason"] for name, _key, value in sent if name == "dlq"] == [
+        "betfair market: KafkaTimeoutError: KafkaTimeoutError"]
 
 
 # --- the recorded race against betfairlightweight -----------------------------------------
