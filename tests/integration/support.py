@@ -289,7 +289,7 @@ async def read_all(topic: str, *, bootstrap: str = BOOTSTRAP) -> list[tuple[str,
             batches = await consumer.getmany(timeout_ms=1000)
             for batch in batches.values():
                 for record in batch:
-                    key = record.key.decode() if record.key else ""
+                    key = record.key.decode("utf-8", "replace") if record.key else ""
                     records.append((key, orjson.loads(record.value) if record.value else None))
             # By position, not by the last record: a transaction's commit marker, never
             # handed over, is the last entry of the log.
