@@ -10,6 +10,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -68,6 +69,10 @@ async def recovery_api() -> AsyncIterator[tuple[RecoveryApi, str]]:
 
 
 Record = tuple[bytes, bytes]
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
 EVENT_KEY = EVENT.encode()
 
 
@@ -105,8 +110,8 @@ class Uof:
     def fixture(self) -> Record:
         """The fixture as Sportradar's fixtures API serves it (competitors' names)."""
         return EVENT_KEY, (
-            '<fixtures_fixture generated_at="2026-12-07T10:00:00+00:00">'
-            f'<fixture id="{EVENT}" start_time="2026-12-07T20:00:00+00:00">'
+            f'<fixtures_fixture generated_at="{iso(self.now())}">'
+            f'<fixture id="{EVENT}" start_time="{iso(self.now() + 3_600_000)}">'
             '<tournament name="Premier League"><sport name="Soccer"/></tournament>'
             '<competitors><competitor qualifier="home" name="Arsenal"/>'
             '<competitor qualifier="away" name="Chelsea"/></competitors>'
