@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from faust.types.web import Web
+
 from app.kafka_security import faust_credentials
 from app.lean import LeanApp
 from app.recovery import BulkTableManager
 from app.take import LeanStream
 from config import get_settings
+from web.server import PlatformWeb
 
 settings = get_settings()
 
@@ -24,7 +27,15 @@ if settings.event_loop == "uvloop":
 # but cost planning time at full size, so the default is Python's 5 ms (docs/performance.md).
 sys.setswitchinterval(settings.gil_switch_ms / 1000)
 
-app = LeanApp(
+
+class PlatformApp(LeanApp):
+    """``LeanApp`` serving HTTP through ``web.server.PlatformWeb``."""
+
+    def _new_web(self) -> Web:
+        return PlatformWeb(self, header_timeout=settings.http_header_timeout)
+
+
+app = PlatformApp(
     settings.app_id,
     broker=settings.broker_url,
     broker_credentials=faust_credentials(settings),

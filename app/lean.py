@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from time import monotonic
 from typing import Any, ClassVar, cast
 
 import faust
@@ -131,6 +132,16 @@ class LeanConsumer(faust_aiokafka.Consumer):
             self._seek_epoch += 1
             if resume:
                 self.resume_flow()
+
+    async def verify_all_partitions_active(self) -> None:
+        """Run Faust's stream-inactivity check on the partitions that streams read."""
+        # Changelog partitions are read by recovery and standbys (which have their own
+        # check), never by a stream: "Stream has not started processing" is always true there.
+        now = monotonic()
+        for tp in self.assignment():
+            await self.sleep(0)
+            if not self.should_stop and not self._is_changelog_tp(tp):
+                self.verify_event_path(now, tp)
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         """aiokafka seeks only partitions with a commit: start the others from the

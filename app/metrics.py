@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import PLATFORM_COLLECTOR, REGISTRY, Counter, Gauge, Histogram
+
+# Not exported: python_info, whose labels give the exact Python version (the image pins it;
+# a scrape need not tell anyone which interpreter bugs apply). Process and GC metrics stay.
+REGISTRY.unregister(PLATFORM_COLLECTOR)
 
 MESSAGES_IN = Counter(
     "odds_feed_messages_total", "Feed messages decoded, by message type and producer.",

@@ -102,6 +102,11 @@ class ChangeBuffer:
         """Return the event the next ``notify`` sets (take it before reading)."""
         return self._changed
 
+    def ahead(self, positions: Sequence[int]) -> bool:
+        """Return whether a position is past the newest record this buffer has seen."""
+        return len(positions) == len(self._head) and any(
+            p > h for p, h in zip(positions, self._head, strict=True))
+
     def resume(self, positions: Sequence[int]) -> list[Change] | None:
         """Return the held changes at or after ``positions``; None if some were dropped."""
         if len(positions) != len(self._head):

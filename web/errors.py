@@ -6,6 +6,7 @@ import logging
 from typing import Any, cast
 
 from aiohttp import web as aioweb
+from aiohttp.web_protocol import RequestPayloadError
 
 from app.faust_app import app
 
@@ -33,9 +34,26 @@ async def json_errors(request: aioweb.Request, handler: Any) -> aioweb.StreamRes
         if exc.status < 400:
             raise
         return _json(exc.status, exc.reason, exc.headers)
+    except RequestPayloadError:  # the client's fault; web.server logs it once
+        return _json(400, "malformed request body")
     except Exception:  # the client gets the stable shape; the log gets the traceback
         log.exception("unhandled error serving %s %s", request.method, request.path)
         return _json(500, "internal error")
 
 
-cast(Any, app.web).web_app.middlewares.append(json_errors)
+@aioweb.middleware
+async def head_as_get(request: aioweb.Request, handler: Any) -> aioweb.StreamResponse:
+    """Refuse ``HEAD`` where ``GET`` is refused, exactly as ``GET`` is."""
+    # Faust routes HEAD to every view and a view's head() to its get(); aiohttp sends no
+    # body for HEAD, so elsewhere HEAD answers what GET would, headers included.
+    resource = request.match_info.route.resource
+    if request.method == "HEAD" and resource is not None:
+        allowed = {route.method for route in resource}
+        if "GET" not in allowed:
+            raise aioweb.HTTPMethodNotAllowed(request.method, allowed)
+    response: aioweb.StreamResponse = await handler(request)
+    return response
+
+
+# In this order: json_errors answers what head_as_get raises.
+cast(Any, app.web).web_app.middlewares.extend([json_errors, head_as_get])

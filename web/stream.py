@@ -4,17 +4,22 @@
 Each frame's ``id`` is a cursor of Kafka offsets (``web.changes``): a client that reconnects
 with ``Last-Event-ID`` (or ``?last_event_id=``), to this worker or any other, gets every
 change it has not seen that is still buffered, none twice. When the buffer no longer holds
-what it missed, it gets ``event: reset`` and should refetch ``/events``.
+what it missed, or its id points past the end of the topics (no stream sent it), it gets
+``event: reset`` and should refetch ``/events``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 from aiohttp import web as aioweb
+from aiokafka.errors import KafkaError
+from faust.exceptions import ConsumerNotStarted
+from faust.types import TP
 from faust.web import Request, Response, View
 
 from app import metrics
@@ -24,10 +29,15 @@ from web.changes import Change, Subscription, decode_cursor
 from web.replica import REPLICA
 from web.routing import error
 
+log = logging.getLogger(__name__)
+
 KEEPALIVE_SECONDS = 15.0
 RETRY_MS = 1000
+#: How long a client whose id is ahead of this worker waits for Kafka's end offsets.
+END_OFFSETS_TIMEOUT = 5.0
 
 Write = Callable[[bytes], Awaitable[None]]
+PastEnd = Callable[[Sequence[int]], Awaitable[bool]]
 
 
 def frame(kind: str, stream_id: str, data: bytes) -> bytes:
@@ -47,18 +57,39 @@ def frames(delivered: list[tuple[Change, str]]) -> bytes:
     return b"".join(frame(change.kind, stream_id, change.data) for change, stream_id in delivered)
 
 
+async def past_the_end(positions: Sequence[int]) -> bool:
+    """Return whether a cursor is past the read-committed end of a followed partition."""
+    slots = [TP(topic, partition) for topic, partition in REPLICA.positions()]  # slot order
+    try:
+        ends = await asyncio.wait_for(app.consumer.highwaters(*slots), END_OFFSETS_TIMEOUT)
+    except (KafkaError, ConsumerNotStarted, OSError, TimeoutError) as exc:
+        log.info("stream id not checked against the topics' end (%r): reset", exc)
+        return True
+    return any(p > ends.get(tp, -1) for p, tp in zip(positions, slots, strict=True))
+
+
+async def opening(subscription: Subscription, last_id: tuple[int, ...] | None,
+                  past_end: PastEnd) -> bytes:
+    """Return the first events of a stream: its id, or what the client missed since."""
+    fresh = b"id: %s\n\n"
+    if last_id is None:
+        return fresh % subscription.stream_id.encode()
+    # Ahead of this worker is normal (another worker read further, or its id is an end
+    # offset past a commit marker); past Kafka's end, no stream sent that id.
+    if subscription.buffer.ahead(last_id) and await past_end(last_id):
+        return reset_frame(subscription, "position past the end of the stream")
+    resumed = subscription.resume(last_id)
+    if resumed is None:
+        return reset_frame(subscription, "position no longer buffered")
+    return frames(resumed) + fresh % subscription.stream_id.encode()
+
+
 async def serve(subscription: Subscription, last_id: tuple[int, ...] | None, write: Write,
-                keepalive: float = KEEPALIVE_SECONDS) -> None:
+                keepalive: float = KEEPALIVE_SECONDS, past_end: PastEnd = past_the_end) -> None:
     """Write the stream until the buffer closes or the client goes away."""
     buffer = subscription.buffer
-    opening = b"retry: %d\n: connected\n\n" % RETRY_MS
-    if last_id is None:
-        opening += b"id: %s\n\n" % subscription.stream_id.encode()
-    else:
-        resumed = subscription.resume(last_id)
-        opening += (reset_frame(subscription, "position no longer buffered") if resumed is None
-                    else frames(resumed) + b"id: %s\n\n" % subscription.stream_id.encode())
-    await write(opening)
+    await write(b"retry: %d\n: connected\n\n" % RETRY_MS
+                + await opening(subscription, last_id, past_end))
     sent_id = subscription.stream_id
     while not buffer.closed:
         waiter = buffer.waiter()
@@ -101,6 +132,8 @@ class StreamView(View):
             "X-Accel-Buffering": "no"})
         native = cast(aioweb.Request, request)
         await response.prepare(native)
+        if request.method == "HEAD":
+            return cast(Response, response)  # the stream's headers; a HEAD has no body
         metrics.STREAM_CLIENTS.inc()
         try:
             await serve(Subscription(REPLICA.changes, event_id), last_id, response.write)

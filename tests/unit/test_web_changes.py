@@ -49,6 +49,14 @@ def test_resume_replays_what_the_client_has_not_seen() -> None:
     assert changes.resume([10]) is None  # another deployment's shape
 
 
+def test_ahead_means_past_the_newest_record_seen() -> None:
+    changes = buffer()
+    add(changes, 0, 10)
+    assert not changes.ahead([11, 10]) and not changes.ahead([5, 10])
+    assert changes.ahead([11, 11]) and changes.ahead([12, 10])
+    assert not changes.ahead([99])  # another deployment's shape: not comparable
+
+
 def test_eviction_raises_the_floor() -> None:
     changes = buffer(capacity=3)
     for offset in range(10, 14):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from web.changes import ChangeBuffer, Subscription
 from web.stream import frame, serve
@@ -38,12 +39,25 @@ def add(changes: ChangeBuffer, slot: int, offset: int, event_id: str = "sr:match
     changes.append(slot, offset, "price", event_id, b'{"offset": %d}' % offset)
 
 
+class Ends:
+    """Kafka's end offsets as the stream asks for them, with the ids it asked about."""
+
+    def __init__(self, *ends: int) -> None:
+        self.ends = ends
+        self.asked: list[tuple[int, ...]] = []
+
+    async def past(self, positions: Sequence[int]) -> bool:
+        self.asked.append(tuple(positions))
+        return any(p > end for p, end in zip(positions, self.ends, strict=True))
+
+
 async def run(changes: ChangeBuffer, event_id: str | None = None,
-              last_id: tuple[int, ...] | None = None,
-              keepalive: float = 5.0) -> tuple[Client, asyncio.Task[None]]:
+              last_id: tuple[int, ...] | None = None, keepalive: float = 5.0,
+              ends: Ends | None = None) -> tuple[Client, asyncio.Task[None]]:
     client = Client()
+    past_end = (ends or Ends()).past
     task = asyncio.create_task(serve(Subscription(changes, event_id), last_id, client.write,
-                                     keepalive))
+                                     keepalive, past_end))
     await client.next_write()
     return client, task
 
@@ -80,6 +94,35 @@ async def test_resume_replays_and_reset_when_too_old() -> None:
     changes.closed = False
     client, task = await run(changes, last_id=(1,))
     assert "event: reset" in client.text
+    changes.close()
+    await asyncio.wait_for(task, 2)
+
+
+async def test_an_id_past_the_end_of_the_topics_is_reset_then_streamed_live() -> None:
+    changes = started()
+    add(changes, 0, 0)
+    ends = Ends(2, 5)  # a commit marker after offset 0 of slot 0: its end is 2, not 1
+    client, task = await run(changes, last_id=(1, 0), ends=ends)
+    assert ends.asked == [] and "event: reset" not in client.text  # not ahead: resumed
+    changes.close()
+    await asyncio.wait_for(task, 2)
+    changes.closed = False
+    client, task = await run(changes, last_id=(2, 5), ends=ends)
+    assert ends.asked == [(2, 5)] and "event: reset" not in client.text  # ahead, not past
+    add(changes, 1, 5)
+    changes.notify()
+    await client.next_write()
+    assert client.chunks[-1] == b'event: price\nid: 2.6\ndata: {"offset": 5}\n\n'
+    changes.close()
+    await asyncio.wait_for(task, 2)
+    changes.closed = False
+    client, task = await run(changes, last_id=(2, 10**12), ends=ends)
+    assert client.text.endswith('event: reset\nid: 1.6\n'
+                                'data: {"reason": "position past the end of the stream"}\n\n')
+    add(changes, 1, 6)
+    changes.notify()
+    await client.next_write()
+    assert client.chunks[-1] == b'event: price\nid: 1.7\ndata: {"offset": 6}\n\n'
     changes.close()
     await asyncio.wait_for(task, 2)
 
