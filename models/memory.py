@@ -10,7 +10,7 @@ import orjson
 
 from models.engine import DEFAULT_RULES, BatchPlan, Rules, plan_batch
 from models.market import Snapshot
-from models.placement import partition_for as partition_for  # re-exported for callers
+from models.placement import partition_for
 
 
 class MemoryState:

@@ -14,7 +14,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from agents.producers import active_feed_partitions
 from app import topics
 from app.faust_app import app, settings
-from models.memory import partition_for
+from models.placement import partition_for
 from tables import state
 from web.replica import REPLICA
 

@@ -32,7 +32,8 @@ from feeds.uof import translate_uof
 from models.engine import Rules, plan_batch
 from models.feed import FeedError, decode
 from models.market import Snapshot
-from models.memory import MemoryState, partition_for
+from models.memory import MemoryState
+from models.placement import partition_for
 from tests.integration.support import (
     BOOTSTRAP,
     Platform,
