@@ -197,6 +197,10 @@ def render(results: dict[str, Any]) -> str:
                    "input; other CPU: cores used by processes outside the benchmark; worker: "
                    "from its own histograms over the run, the rest of the latency is delivery "
                    "to the reading consumer.)")
+    graphql = results.get("graphql") or {}
+    if graphql.get("with"):
+        out.append("")
+        out.append(_graphql_line(graphql))
     state = results.get("state") or {}
     if state:
         out.append("")
@@ -353,3 +357,21 @@ def _state_table(state: dict[str, Any]) -> str:
         f"| MySQL caught up with all markets | {_fmt(state.get('mysql_caught_up_s'), 1)} s "
         f"after ingestion |",
     ])
+
+
+def _graphql_line(graphql: dict[str, Any]) -> str:
+    without, with_ = graphql.get("without") or {}, graphql.get("with") or {}
+    load = graphql.get("load") or {}
+    timed = ", ".join(f"{name} {_fmt(run.get('median_ms'))} ms"
+                      for name, run in (graphql.get("calibration") or {}).items())
+    outcomes = ", ".join(f"{k}: {_fmt(v)}" for k, v in (load.get("outcomes") or {}).items())
+    return (f"GraphQL beside the feed: feed latency at {_fmt(graphql.get('rate'))} msg/s, "
+            f"p50 / p95 / p99, {_fmt(without.get('p50_ms'))} / {_fmt(without.get('p95_ms'))} / "
+            f"{_fmt(without.get('p99_ms'))} ms without GraphQL clients, "
+            f"{_fmt(with_.get('p50_ms'))} / {_fmt(with_.get('p95_ms'))} / "
+            f"{_fmt(with_.get('p99_ms'))} ms with {_fmt(graphql.get('clients'))} clients "
+            f"sending \"{graphql.get('request')}\" (p99 ratio "
+            f"{_fmt(graphql.get('p99_ratio'), 2)}). The clients got {_fmt(load.get('per_s'), 1)} "
+            f"answers/s ({outcomes}), p50 / p99 {_fmt(load.get('p50_ms'))} / "
+            f"{_fmt(load.get('p99_ms'))} ms. The costliest allowed requests, one at a time: "
+            f"{timed}.")

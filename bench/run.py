@@ -10,6 +10,9 @@ deployment (own app id, topic prefix and database), removed afterwards:
    the MySQL sink's rows/s and how long after the last record MySQL shows the final state;
    then markets.v1 / events.v1 / MySQL compared with the reference;
 4. latency with the same (warm) worker at 1,000 and 5,000 msg/s and 80% of the measured rate;
+   then at 1,000 msg/s again, without and with 20 clients sending the costliest GraphQL
+   request the worker allows (``bench.graphql_bench``; alone: ``--messages 50000 --skip
+   passthrough,noop,naive,correctness,latency,scaleout,state``);
 5. two workers on a second copy of the feed (same app id, own ports and data dirs);
 6. state and recovery: 1,000,000 markets held, RSS, RocksDB on disk, restart to ready from
    the local store and from the changelog alone.
@@ -41,8 +44,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bench import graphql_bench, report
 from bench import reference as ref
-from bench import report
 from bench.kafka_io import BROKER_URL, Kafka, LatencyConsumer, bulk_produce, paced_produce
 from bench.platform import (
     PROCESSES,
@@ -50,6 +53,7 @@ from bench.platform import (
     CpuMeter,
     Deployment,
     WorkerProcess,
+    cpu_seconds,
     dir_bytes,
     faust_command,
     log_tail,
@@ -574,6 +578,49 @@ class Bench:
                                                False))
             self.results["latency"] = runs
             self.save()
+        if "graphql" not in args.skip:
+            await self.scenario("graphql", self.graphql_interference(dep, workload))
+
+    async def graphql_interference(self, dep: Deployment, workload: Workload) -> dict[str, Any]:
+        """Feed latency at 1,000 msg/s without, then with, clients that send the costliest
+        GraphQL request the worker allows, back to back on the same warm worker."""
+        rate, clients, worker = 1000.0, self.args.graphql_clients, dep.workers[0]
+        documents = graphql_bench.candidates(workload.event_ids)
+        await self.idle(dep, "graphql calibration")
+        calibration = await graphql_bench.calibrate(worker.url, documents)
+        name = graphql_bench.slowest(calibration)
+        log(f"graphql requests, one at a time: {calibration}; the clients send {name!r}")
+        if name is None:
+            raise RuntimeError(f"no GraphQL request was answered whole: {calibration}")
+        found: dict[str, Any] = {"rate": rate, "clients": clients, "request": name,
+                                 "calibration": calibration}
+        found["without"] = await self.latency(dep, workload, rate,
+                                              f"{rate:,.0f} msg/s, no GraphQL clients", False)
+        self.results["graphql"] = found
+        body, result = self.tmp / "graphql-request.json", self.tmp / "graphql-load.json"
+        body.write_text(json.dumps({"query": documents[name]}))
+        before = await worker.metrics()
+        load = spawn([sys.executable, "-m", "bench.graphql_load", "--url", worker.url,
+                      "--body", str(body), "--clients", str(clients), "--result", str(result)],
+                     dict(os.environ), self.tmp / "graphql-load.log")
+        load_cpu = cpu_seconds(load.pid) or 0.0
+        try:
+            found["with"] = await self.latency(
+                dep, workload, rate, f"{rate:,.0f} msg/s, {clients} GraphQL clients", False)
+            found["load_cpu_s"] = round((cpu_seconds(load.pid) or 0.0) - load_cpu, 1)
+        finally:
+            stop_process(load, 30)
+        found["load"] = (_read_json(result) if result.exists()
+                         else {"error": log_tail(self.tmp / "graphql-load.log")})
+        after = await worker.metrics()
+        found["worker_outcomes"] = {key.split('"')[1]: int(value - before.get(key, 0.0))
+                                    for key, value in after.items()
+                                    if key.startswith("odds_graphql_requests_total{")}
+        found["p99_ratio"] = report.ratio(found["with"].get("p99_ms"),
+                                          found["without"].get("p99_ms"))
+        log(f"graphql: p99 {found['without'].get('p99_ms')} ms without, "
+            f"{found['with'].get('p99_ms')} ms with {clients} clients; {found['load']}")
+        return found
 
     async def group_state(self, group: str) -> tuple[str, int] | None:
         """The group's state (``Stable``, ...) and how many members it has."""
@@ -889,7 +936,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "deployed) or inside the worker")
     parser.add_argument("--skip", type=lambda s: set(s.split(",")), default=set(),
                         help="comma list of: passthrough,noop,naive,correctness,platform "
-                             "(the one-worker run and latency),latency,scaleout,state")
+                             "(the one-worker run, latency and graphql),latency,graphql,"
+                             "scaleout,state")
+    parser.add_argument("--graphql-clients", type=int, default=20,
+                        help="clients sending the costliest allowed GraphQL request while "
+                             "the feed latency is measured at 1,000 msg/s")
     parser.add_argument("--scaleout-start", choices=("settled", "backlog", "join"),
                         default="settled",
                         help="two workers: start them on an empty feed and produce once the "

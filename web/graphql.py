@@ -1,38 +1,42 @@
-"""``POST /graphql``: ``event(id)``, ``events(filter)`` and ``market(...)`` over the read model.
+"""The GraphQL schema: ``event(id)``, ``events(filter)`` and ``market(...)`` over the read model.
 
-The schema is Strawberry's; it is executed inside a Faust view (no second web framework).
-``events`` reads this worker's replica; ``event`` and ``market`` read the owning worker.
+The schema is Strawberry's; ``web.graphql_http`` executes it inside a Faust view (no second
+web framework). ``events`` reads this worker's replica; ``event`` and ``market`` read the
+owning worker. Resolvers charge the request's budget (``web.cost``) for what they
+materialise, and hand long lists to the executor one item per step (``web.slices``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import math
+from collections.abc import AsyncIterator, Callable
 from functools import partial
-from typing import Annotated, Any, NewType
+from typing import Annotated, Any, NewType, cast
 from urllib.parse import quote
 
-import orjson
 import strawberry
-from faust.web import Request, Response, View
 from graphql import GraphQLError
 from strawberry.extensions import MaxTokensLimiter, QueryDepthLimiter
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from app import metrics
-from app.faust_app import app
 from web import params
+from web.cost import Plan, Selection
+from web.doclimits import MAX_DEPTH
 from web.listing import list_events
 from web.owner import OwnerUnavailable, owned_json
+from web.readmodel import market_view
 from web.replica import REPLICA
-from web.routing import error
-from web.views import lookup_event, lookup_market
+from web.resolving import below, charge, item_cost, listed, step
+from web.views import lookup_event_fields, lookup_market, market_count, market_snapshots
 
 log = logging.getLogger(__name__)
 
-MAX_QUERY_BYTES = 20_000
+MAX_TOKENS = 1000
+#: Answered by ``owned_json`` when this worker owns the event: read its markets here.
+LOCAL: dict[str, Any] = {}
 
 #: GraphQL's Int is 32 bits; epoch milliseconds need more.
 Millis = NewType("Millis", int)
@@ -68,6 +72,17 @@ class Outcome:
     reduction_factor: float | None
 
 
+def _outcome(view: dict[str, Any]) -> Outcome:
+    fields: dict[str, Any] = {k: view.get(k) for k in OUTCOME_FIELDS}
+    return Outcome(**fields)
+
+
+def _market_outcomes(root: Market, info: strawberry.Info) -> list[Outcome]:
+    weight = item_cost(below(root.selection, info), len(OUTCOME_FIELDS))
+    charge(info, len(root.raw_outcomes) * weight)
+    return listed(root.raw_outcomes, _outcome, weight, info)
+
+
 @strawberry.type(description="A market snapshot, as on markets.v1 and GET .../markets/{id}.")
 class Market:
     event_id: str
@@ -82,16 +97,56 @@ class Market:
     settlement: JSON | None
     cancels: JSON
     cashout_status: str | None
-    outcomes: list[Outcome]
+    raw_outcomes: strawberry.Private[list[dict[str, Any]]]
+    selection: strawberry.Private[Selection | None] = None
+    outcomes: list[Outcome] = strawberry.field(resolver=_market_outcomes,
+                                               description="The market's outcomes.")
 
 
-async def _event_markets(root: Event) -> list[Market]:
+def _market(event_id: str, view: dict[str, Any], selection: Selection | None) -> Market:
+    fields: dict[str, Any] = {k: view.get(k) for k in MARKET_FIELDS}
+    fields["event_id"] = event_id
+    fields["cancels"] = JSON(view.get("cancels") or [])
+    return Market(**fields, raw_outcomes=view["outcomes"], selection=selection)
+
+
+def _event_markets(root: Event, info: strawberry.Info) -> list[Market]:
+    selection = below(root.selection, info)
+    weight = item_cost(selection, len(MARKET_FIELDS) + 1)
     held = root.held_markets
     if held is None:
-        view = await _owned(root.event_id, f"/events/{root.event_id}", {},
-                            lambda: lookup_event(root.event_id))
-        held = [] if view is None else view["markets"]
-    return [_market(root.event_id, m) for m in held]
+        plan = info.context if isinstance(info.context, Plan) else None
+        return cast(list[Market], _read_markets(root.event_id, plan, selection, weight))
+    charge(info, len(held) * weight)
+    return listed(held, partial(_market, root.event_id, selection=selection), weight, info)
+
+
+async def _read_markets(event_id: str, plan: Plan | None, selection: Selection | None,
+                        weight: int) -> AsyncIterator[Market]:
+    """Yield an event's markets from its owner, charging for them before they are read."""
+
+    def spend(markets: int) -> None:
+        if plan is not None:
+            plan.budget.charge(markets * weight)
+
+    # The replica knows how many markets the event has before its owner is asked.
+    known = sum(((REPLICA.events.get(event_id) or {}).get("market_counts") or {}).values())
+    spend(known)
+    view = await _owned(event_id, f"/events/{event_id}", {}, lambda: LOCAL)
+    if view is None:
+        spend(-known)
+        return
+    if view is not LOCAL:
+        spend(len(view["markets"]) - known)
+        for item in view["markets"]:
+            await step(plan)
+            yield _market(event_id, item, selection)
+        return
+    spend((market_count(event_id) or 0) - known)
+    async for snapshot in market_snapshots(event_id, plan.budget.deadline if plan else math.inf):
+        if plan is not None:
+            plan.budget.check()
+        yield _market(event_id, market_view(snapshot), selection)
 
 
 @strawberry.type(description="An event: fixture, live status and score, and its markets.")
@@ -111,10 +166,27 @@ class Event:
     away: str | None
     market_counts: JSON
     held_markets: strawberry.Private[list[dict[str, Any]] | None] = None
+    selection: strawberry.Private[Selection | None] = None
     markets: list[Market] = strawberry.field(
         resolver=_event_markets,
         description="Markets sorted by market id then specifiers (read from the worker that "
                     "owns the event).")
+
+
+def _event(view: dict[str, Any], selection: Selection | None) -> Event:
+    score = view.get("score") or {}
+    fields: dict[str, Any] = {k: view.get(k) for k in EVENT_SCALARS}
+    return Event(**fields, score=Score(home=score.get("home"), away=score.get("away")),
+                 market_counts=JSON(view.get("market_counts") or {}),
+                 period_scores=JSON(view.get("period_scores") or []),
+                 held_markets=view.get("markets"), selection=selection)
+
+
+def _page_events(root: EventPage, info: strawberry.Info) -> list[Event]:
+    selection = below(root.selection, info)
+    weight = item_cost(selection, len(EVENT_SCALARS) + 5)
+    charge(info, len(root.raw_events) * weight)
+    return listed(root.raw_events, partial(_event, selection=selection), weight, info)
 
 
 @strawberry.type(description="One page of events and how many matched.")
@@ -122,7 +194,10 @@ class EventPage:
     total: int
     limit: int
     offset: int
-    events: list[Event]
+    raw_events: strawberry.Private[list[dict[str, Any]]]
+    selection: strawberry.Private[Selection | None] = None
+    events: list[Event] = strawberry.field(resolver=_page_events,
+                                           description="The events of this page.")
 
 
 @strawberry.input(description="Filters of events(); all optional, combined with AND.")
@@ -132,27 +207,11 @@ class EventFilter:
     live: bool | None = None
 
 
-def _market(event_id: str, view: dict[str, Any]) -> Market:
-    fields: dict[str, Any] = {k: view.get(k) for k in Market.__annotations__
-                              if k != "outcomes"}
-    fields["event_id"] = event_id
-    fields["cancels"] = JSON(view.get("cancels") or [])
-    outcomes = [Outcome(**{k: o.get(k) for k in Outcome.__annotations__})
-                for o in view["outcomes"]]
-    return Market(**fields, outcomes=outcomes)
-
-
+OUTCOME_FIELDS = tuple(Outcome.__annotations__)
+MARKET_FIELDS = tuple(k for k in Market.__annotations__
+                      if k not in ("raw_outcomes", "selection", "outcomes"))
 EVENT_SCALARS = ("event_id", "status", "match_status", "clock", "betting_status",
                  "betstop_reason", "start_time", "sport", "competition", "home", "away")
-
-
-def _event(view: dict[str, Any]) -> Event:
-    score = view.get("score") or {}
-    fields: dict[str, Any] = {k: view.get(k) for k in EVENT_SCALARS}
-    return Event(**fields, score=Score(home=score.get("home"), away=score.get("away")),
-                 market_counts=JSON(view.get("market_counts") or {}),
-                 period_scores=JSON(view.get("period_scores") or []),
-                 held_markets=view.get("markets"))
 
 
 async def _owned(event_id: str, path: str, query: dict[str, str],
@@ -170,16 +229,25 @@ def _checked(check: Callable[[str], str], raw: str) -> str:
         raise _fail("bad_request", str(exc)) from None
 
 
+def _root(info: strawberry.Info) -> Selection | None:
+    selection = below(None, info)
+    if selection is not None:
+        charge(info, selection.fixed)
+    return selection
+
+
 async def resolve_event(
+    info: strawberry.Info,
     event_id: Annotated[strawberry.ID, strawberry.argument(name="id")],
 ) -> Event | None:
     event_id_ = _checked(params.event_id, str(event_id))
-    view = await _owned(event_id_, f"/events/{event_id_}", {}, lambda: lookup_event(event_id_))
-    return None if view is None else _event(view)
+    view = await _owned(event_id_, f"/events/{event_id_}", {},
+                        lambda: lookup_event_fields(event_id_))
+    return None if view is None else _event(view, _root(info))
 
 
-def resolve_events(filter: EventFilter | None = None, limit: int = params.DEFAULT_LIMIT,
-                   offset: int = 0) -> EventPage:
+def resolve_events(info: strawberry.Info, filter: EventFilter | None = None,
+                   limit: int = params.DEFAULT_LIMIT, offset: int = 0) -> EventPage:
     wanted = filter or EventFilter()
     try:
         limit, offset = params.page(limit, offset)
@@ -193,10 +261,10 @@ def resolve_events(filter: EventFilter | None = None, limit: int = params.DEFAUL
         raise _fail("not_ready", "the event list is loading; retry shortly")
     page = list_events(query)
     return EventPage(total=page["total"], limit=limit, offset=offset,
-                     events=[_event(e) for e in page["events"]])
+                     raw_events=page["events"], selection=_root(info))
 
 
-async def resolve_market(event_id: strawberry.ID, market_id: str,
+async def resolve_market(info: strawberry.Info, event_id: strawberry.ID, market_id: str,
                          specifiers: str = "") -> Market | None:
     event_id_ = _checked(params.event_id, str(event_id))
     market_id_ = _checked(params.market_id, market_id)
@@ -204,7 +272,7 @@ async def resolve_market(event_id: strawberry.ID, market_id: str,
     path = f"/events/{event_id_}/markets/{quote(market_id_, safe='')}"
     view = await _owned(event_id_, path, {"specifiers": canonical} if canonical else {},
                         lambda: lookup_market(event_id_, market_id_, canonical))
-    return None if view is None else _market(event_id_, view)
+    return None if view is None else _market(event_id_, view, _root(info))
 
 
 @strawberry.type
@@ -231,42 +299,5 @@ class Schema(strawberry.Schema):
 
 
 schema = Schema(query=Query, config=StrawberryConfig(scalar_map={Millis: MILLIS}),
-                extensions=[partial(QueryDepthLimiter, max_depth=8),
-                            partial(MaxTokensLimiter, max_token_count=2000)])
-
-
-def _request(raw: bytes) -> tuple[str, dict[str, Any] | None, str | None]:
-    if len(raw) > MAX_QUERY_BYTES:
-        raise params.BadRequest(f"request larger than {MAX_QUERY_BYTES} bytes")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise params.BadRequest("body must be JSON: {\"query\": ..., \"variables\": ...}") \
-            from None
-    if not isinstance(body, dict) or not isinstance(body.get("query"), str):
-        raise params.BadRequest("body must be a JSON object with a string \"query\"")
-    variables, operation = body.get("variables"), body.get("operationName")
-    if variables is not None and not isinstance(variables, dict):
-        raise params.BadRequest("\"variables\" must be a JSON object")
-    if operation is not None and not isinstance(operation, str):
-        raise params.BadRequest("\"operationName\" must be a string")
-    return body["query"], variables, operation
-
-
-@app.page("/graphql")
-class GraphQLView(View):
-    """GraphQL over HTTP: POST a JSON body ``{"query", "variables", "operationName"}``."""
-
-    async def post(self, request: Request, **kwargs: Any) -> Response:
-        try:
-            query, variables, operation = _request(await self.read_request_content(request))
-        except params.BadRequest as exc:
-            metrics.GRAPHQL_REQUESTS.labels("bad_request").inc()
-            return error(self, 400, "bad_request", str(exc))
-        result = await schema.execute(query, variable_values=variables,
-                                      operation_name=operation)
-        body: dict[str, Any] = {"data": result.data}
-        if result.errors:
-            body["errors"] = [e.formatted for e in result.errors]
-        metrics.GRAPHQL_REQUESTS.labels("error" if result.errors else "ok").inc()
-        return self.json(body)
+                extensions=[partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
+                            partial(MaxTokensLimiter, max_token_count=MAX_TOKENS)])

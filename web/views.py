@@ -1,26 +1,95 @@
-"""``GET /events/{event_id}`` and its markets, answered by the worker that owns the event."""
+"""``GET /events/{event_id}`` and its markets, answered by the worker that owns the event.
+
+An event can have thousands of markets: they are read, shaped and encoded in slices
+(``web.slices``), so a large event never holds the event loop for long.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import heapq
+import math
+from collections.abc import AsyncIterator
+from typing import Any, cast
 
+import orjson
+from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 
 from app.faust_app import app
-from models.market import market_key
+from models.market import Snapshot, market_key
 from tables import state
 from web import params
-from web.readmodel import event_view, market_view
+from web.readmodel import _id_order, event_view, market_view
 from web.routing import error, routed
+from web.slices import TURNS
+
+#: Market keys sorted at once, then merged: each run is one short slice.
+SORT_RUN = 1000
+#: Markets encoded by one ``orjson.dumps``.
+ENCODE_RUN = 100
 
 
-def lookup_event(event_id: str) -> dict[str, Any] | None:
-    """Return the event view from this worker's tables (it must own the event)."""
+def lookup_event_fields(event_id: str) -> dict[str, Any] | None:
+    """Return the event view without its markets from this worker's tables (it must own
+    the event)."""
     event = state.events.get(event_id)
     if event is None:
         return None
-    markets = [m for k in event["market_status"] if (m := state.markets.get(k)) is not None]
-    return event_view(event, markets)
+    view = event_view(event, ())
+    del view["markets"]
+    return view
+
+
+def market_count(event_id: str) -> int | None:
+    """Return how many markets the event has in this worker's tables, None if unknown."""
+    event = state.events.get(event_id)
+    return None if event is None else len(event["market_status"])
+
+
+def _order(key: str) -> tuple[tuple[int, int, str], str]:
+    # Market ids exclude '/', event ids too: a key has one reading.
+    _event_id, market_id, specifiers = key.split("/", 2)
+    return _id_order(market_id), specifiers
+
+
+async def market_snapshots(event_id: str, until: float = math.inf
+                           ) -> AsyncIterator[Snapshot]:
+    """Yield the event's markets in the API's order (market id, then specifiers); a wait
+    for a turn ends at ``until`` (``time.monotonic``), for the caller to give up."""
+    await TURNS.tick(until)
+    event = state.events.get(event_id)
+    if event is None:
+        return
+    keys = list(event["market_status"])
+    runs = []
+    for start in range(0, len(keys), SORT_RUN):
+        await TURNS.tick(until)
+        runs.append(sorted(keys[start:start + SORT_RUN], key=_order))
+    for key in heapq.merge(*runs, key=_order):
+        await TURNS.tick(until)
+        snapshot = state.markets.get(key)
+        if snapshot is not None:
+            yield snapshot
+
+
+async def read_event(event_id: str) -> dict[str, Any] | None:
+    """Return the event view with all its markets (``GET /events/{id}``)."""
+    view = lookup_event_fields(event_id)
+    if view is None:
+        return None
+    view["markets"] = [market_view(m) async for m in market_snapshots(event_id)]
+    return view
+
+
+async def encode_event(view: dict[str, Any]) -> bytes:
+    """Return ``orjson.dumps(view)``, encoding the markets a run at a time."""
+    markets = view["markets"]
+    head = orjson.dumps({k: v for k, v in view.items() if k != "markets"})
+    parts = []
+    for start in range(0, len(markets), ENCODE_RUN):
+        await TURNS.tick()
+        parts.append(orjson.dumps(markets[start:start + ENCODE_RUN])[1:-1])
+    return b"".join((head[:-1], b',"markets":[', b",".join(parts), b"]}"))
 
 
 def lookup_market(event_id: str, market_id: str, specifiers: str) -> dict[str, Any] | None:
@@ -44,10 +113,12 @@ class EventView(View):
     @routed(state.events, match_info="event_id")
     async def owned(self: View, request: Request, **kwargs: Any) -> Response:
         event_id: str = request.match_info["event_id"]
-        view = lookup_event(event_id)
+        view = await read_event(event_id)
         if view is None:
             return error(self, 404, "not_found", f"unknown event {event_id!r}")
-        return self.json(view)
+        body = await encode_event(view)
+        return cast(Response, aioweb.Response(body=body, content_type="application/json",
+                                              charset="utf-8"))
 
 
 @app.page("/events/{event_id}/markets/{market_id}")

@@ -278,8 +278,10 @@ async def test_graphql_request_errors(served: Served) -> None:
             body = await resp.json()
             assert resp.status == 405 and body["error"]["code"] == "method_not_allowed"
             assert "POST" in resp.headers["Allow"]
+    # A document that does not validate is refused before execution: a GraphQL error, 400.
     status, body = await graphql(served.worker, "{ nosuchfield }")
-    assert status == 200 and body["data"] is None and body["errors"]
+    assert status == 400 and set(body) == {"errors"}
+    assert body["errors"][0]["extensions"]["code"] == "bad_request"
 
 
 async def test_health_ready_and_metrics(served: Served) -> None:
