@@ -7,6 +7,7 @@ import sys
 
 from faust.types.web import Web
 
+from app.delivery import DELIVERIES
 from app.kafka_security import faust_credentials
 from app.lean import LeanApp
 from app.recovery import BulkTableManager
@@ -68,6 +69,9 @@ app = PlatformApp(
     TableManager=BulkTableManager,
     Stream=LeanStream,
 )
+
+
+app.sensors.add(DELIVERIES)
 
 
 @app.task  # type: ignore[untyped-decorator]  # faust leaves it untyped

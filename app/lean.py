@@ -36,6 +36,7 @@ from faust.types import TP, ConsumerT, TransportT
 from mode import Service
 
 from app.committed_end import read_committed_ends
+from app.delivery import DELIVERIES
 
 #: Records handed over between two yields to the event loop (Faust: 100).
 YIELD_EVERY = 1000
@@ -142,6 +143,14 @@ class LeanConsumer(faust_aiokafka.Consumer):
             await self.sleep(0)
             if not self.should_stop and not self._is_changelog_tp(tp):
                 self.verify_event_path(now, tp)
+
+    async def _commit(self, offsets: Mapping[TP, int]) -> bool:
+        """Commit unless a send has failed: then stop the worker, committing nothing."""
+        await asyncio.sleep(0)  # the callbacks of sends that the flush waited for run first
+        if DELIVERIES.failure is not None:
+            await self.crash(DELIVERIES.failure)
+            return False
+        return bool(await super()._commit(offsets))
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         """aiokafka seeks only partitions with a commit: start the others from the

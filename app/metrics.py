@@ -96,8 +96,14 @@ STREAM_RESETS = Counter(
     "Times /stream told a client to refetch: its position was older than the buffer held.",
 )
 GRAPHQL_REQUESTS = Counter(
-    "odds_graphql_requests_total", "GraphQL requests by outcome (ok, error, bad_request).",
+    "odds_graphql_requests_total",
+    "GraphQL requests by outcome (ok, error, bad_request, too_costly, timeout, busy, too_large).",
     ["outcome"],
+)
+SEND_FAILURES = Counter(
+    "odds_send_failures_total",
+    "Records Faust failed to send (agent output, table changelogs); the first stops the "
+    "worker before its next commit.",
 )
 RECOVERY_REQUESTS = Counter(
     "odds_recovery_requests_total",
