@@ -168,6 +168,13 @@ class Worker:
     url: str
     log: Path
 
+    def rss_mib(self) -> float:
+        """The worker process's resident memory, in MiB."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise AssertionError(f"no VmRSS for worker {self.proc.pid}")
+
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 

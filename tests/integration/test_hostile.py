@@ -412,6 +412,7 @@ async def test_hostile_records_are_dead_lettered_with_their_reason_and_change_no
         markets_start = await end_offsets(platform.topic("markets.v1"))
         events_start = await end_offsets(platform.topic("events.v1"))
 
+        rss_before = worker.rss_mib()
         started = time.monotonic()
         offsets: dict[tuple[str, int], Case] = {}
         for topic, partition, cases, sentinel in (
@@ -472,7 +473,8 @@ async def test_hostile_records_are_dead_lettered_with_their_reason_and_change_no
     assert_worker_unharmed(worker)
     await assert_read_only(worker)
     print(f"\n{expected} hostile records dead-lettered, sentinels applied, "  # noqa: T201
-          f"in {elapsed:.1f} s")
+          f"in {elapsed:.1f} s; worker RSS {rss_before:.0f} MiB before, "
+          f"{worker.rss_mib():.0f} MiB after")
 
 
 async def assert_read_only(worker: Worker) -> None:
