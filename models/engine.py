@@ -125,7 +125,7 @@ class Planner(Generic[Source]):
         if pending is not None:
             return pending.state
         stored = self.reader.market(source, key)
-        return stored if stored is None or "cancels" in stored else mk.upgrade(stored)
+        return None if stored is None else mk.upgrade(stored)
 
     def _names(self, event: Snapshot, market_id: str, specifiers: str) -> MarketNames | None:
         home, away = ev.competitors(event)
@@ -434,7 +434,7 @@ class Planner(Generic[Source]):
         partition = self.reader.partition(source)
         found = {}
         for key, snapshot in self.reader.partition_markets(source):
-            found[key] = snapshot
+            found[key] = mk.upgrade(snapshot)
         for key, pending in self.plan.markets.items():
             if self.reader.partition(pending.source) == partition:
                 found[key] = pending.state

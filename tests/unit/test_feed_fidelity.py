@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from models.catalog import Catalog
-from models.engine import Rules
+from models.engine import Rules, plan_batch
 from models.event import public_event
 from models.memory import MemoryState, replay
 from tests.unit.feedmsg import (
@@ -86,6 +88,19 @@ def test_an_open_ended_cancel_cancels_and_its_rollback_restores_the_settlement()
     assert status(state) == "cancelled"
     run(rollback(5), state=state)
     assert status(state) == "settled" and state.markets[K1]["cancels"] == []
+
+
+def test_a_cancel_stored_by_the_previous_release_survives_its_producer_going_down() -> None:
+    state = run(odds_change(1), cancel(2))
+    stored = {k: v for k, v in state.markets[K1].items() if k not in ("cancels", "marks")}
+    state.markets[K1] = {**stored, "cancel": {"start_time": None, "end_time": None,
+                                              "void_reason": 12, "superceded_by": None}}
+    down = {"type": "producer_status", "producer": 1, "ts": 3, "down": True,
+            "generation": 1, "reason": "test"}
+    partition = next(p for p in range(8) if K1 in dict(state.partition_markets(p)))
+    state.commit(plan_batch([(partition, b"producer:1", orjson.dumps(down))], state,
+                            lambda: NOW))
+    assert status(state) == "cancelled"
 
 
 def test_a_repeated_cancel_changes_nothing_and_a_corrected_one_replaces_its_entry() -> None:
