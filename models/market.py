@@ -269,6 +269,7 @@ def legacy_cancels(cancel: Snapshot | None, ts: int) -> list[Snapshot]:
 
 
 NO_OUTCOME: Snapshot = {}
+_MISSING = object()
 NO_NAMES = MarketNames(None, {})
 NO_PRICE: Snapshot = {"implied_probability": None, "american": None, "fractional": None,
                       "direction": "same"}
@@ -338,8 +339,11 @@ def apply_odds_change(
             if feed_status in SUSPENDING:
                 return _suspend(current, producer, ts, feed_status)
             return STALE
-        if (len(feed_market) <= 4 and "in_play" not in current
-                and feed_status != HANDED_OVER):
+        given = len(feed_market)
+        # {id, specifiers, status, outcomes}, and the cash-out status when it is unchanged.
+        if ((given <= 4 or (given == 5 and feed_market.get("cashout_status", _MISSING)
+                           == current.get("cashout_status")))
+                and "in_play" not in current and feed_status != HANDED_OVER):
             same = _same_prices(feed_market["outcomes"], current["outcomes"])
             if same is not None:
                 same = (same and producer == current["producer"]
