@@ -479,12 +479,7 @@ def _check_key(message: dict[str, Any], key: bytes | None) -> None:
 
 def _settlement_record(message: dict[str, Any], snapshot: Snapshot,
                        base: dict[str, Any]) -> dict[str, Any]:
-    outcomes = []
-    for o in snapshot["outcomes"]:
-        outcome = {"id": o["id"], "result": o.get("result"), "void_factor": o.get("void_factor"),
-                   "dead_heat_factor": o.get("dead_heat_factor")}
-        outcome.update((k, o[k]) for k in mk.RESULT_EXTRAS if k in o)
-        outcomes.append(outcome)
+    outcomes = [{"id": o["id"], **mk.result_fields(o)} for o in snapshot["outcomes"]]
     return {**base, "type": message["type"], "status": snapshot["status"],
             "settlement": snapshot["settlement"], "cancels": snapshot["cancels"],
             "outcomes": outcomes}

@@ -280,15 +280,21 @@ MARKET_FEED_FIELDS = ("in_play", "bet_delay", "number_of_winners", "cashout_stat
 RESULT_EXTRAS = ("removal_ts", "reduction_factor")
 
 
+def result_fields(source: Snapshot) -> Snapshot:
+    """An outcome's settlement fields in ``source``: result and factors, and the exchange's
+    removal fields when it has them."""
+    fields = {"result": source.get("result"), "void_factor": source.get("void_factor"),
+              "dead_heat_factor": source.get("dead_heat_factor")}
+    for extra in RESULT_EXTRAS:
+        if extra in source:
+            fields[extra] = source[extra]
+    return fields
+
+
 def _outcome(feed_outcome: dict[str, Any], held: Snapshot, odds: float | None,
              name: str | None) -> Snapshot:
     """A new outcome from the feed's fields and the results ``held`` (no price fields yet)."""
-    outcome: Snapshot = {"id": feed_outcome["id"], "name": name, "result": held.get("result"),
-                         "void_factor": held.get("void_factor"),
-                         "dead_heat_factor": held.get("dead_heat_factor")}
-    for extra in RESULT_EXTRAS:
-        if extra in held:
-            outcome[extra] = held[extra]
+    outcome: Snapshot = {"id": feed_outcome["id"], "name": name, **result_fields(held)}
     for field in OUTCOME_FEED_FIELDS:
         if field in feed_outcome:
             outcome[field] = feed_outcome[field]
@@ -296,6 +302,15 @@ def _outcome(feed_outcome: dict[str, Any], held: Snapshot, odds: float | None,
     outcome["active"] = bool(feed_outcome.get("active", True)) and odds is not None
     outcome.setdefault("probability", None)
     return outcome
+
+
+def _touch(current: Snapshot, producer: int, ts: int) -> Applied:
+    """Nothing a consumer sees changes: move ``producer``'s stale mark to ``ts`` if newer."""
+    marks = marks_of(current)
+    if ts <= marks.get(str(producer), 0):
+        return IGNORED
+    return Applied(Verdict.UNCHANGED, {**current, "ts": max(ts, current["ts"]),
+                                       "marks": {**marks, str(producer): ts}})
 
 
 def _suspend(current: Snapshot, producer: int, ts: int, status: str) -> Applied:
@@ -306,11 +321,7 @@ def _suspend(current: Snapshot, producer: int, ts: int, status: str) -> Applied:
         if effective_status(current) == current["status"]:
             # Nothing a consumer sees changes (what ``finish`` would find, without comparing
             # every field: a bet stop covers all of an event's markets, most of them idle).
-            marks = marks_of(current)
-            if ts <= marks.get(str(producer), 0):
-                return IGNORED
-            return Applied(Verdict.UNCHANGED, {**current, "ts": max(ts, current["ts"]),
-                                               "marks": {**marks, str(producer): ts}})
+            return _touch(current, producer, ts)
         return finish(current, {**current}, producer, ts)
     return finish(current, {**current, "feed_status": status}, producer, ts)
 
@@ -352,11 +363,7 @@ def apply_odds_change(
                 if same:
                     # The common no-op: nothing a consumer sees changed (checked without
                     # copying).
-                    if ts <= mark:
-                        return IGNORED
-                    return Applied(Verdict.UNCHANGED, {
-                        **current, "ts": max(ts, current["ts"]),
-                        "marks": {**marks_of(current), str(producer): ts}})
+                    return _touch(current, producer, ts)
                 changed = True
     if names is None:
         names = NO_NAMES
@@ -411,11 +418,7 @@ def apply_bet_stop(current: Snapshot, producer: int, ts: int, market_status: str
 
 def _settled_outcome(outcome: Snapshot, result: dict[str, Any]) -> Snapshot:
     settled = {k: v for k, v in outcome.items() if k not in RESULT_EXTRAS}
-    settled.update(result=result["result"], void_factor=result.get("void_factor"),
-                   dead_heat_factor=result.get("dead_heat_factor"))
-    for extra in RESULT_EXTRAS:
-        if extra in result:
-            settled[extra] = result[extra]
+    settled.update(result_fields(result))
     return settled
 
 
