@@ -421,8 +421,6 @@ def to_canonical(state: MarketState, publish_time: int) -> list[dict[str, Any]]:
     # as no-ops.
     if state["event_id"] is None:
         return []
-    if len(state["runners"]) > MAX_RUNNERS:
-        _fail(f"market {state['market_id']} has more than {MAX_RUNNERS} runners")
     event_id = f"bf:event:{state['event_id']}"
     messages = [_odds_change(state, event_id, publish_time)]
     if state["status"] == "CLOSED":

@@ -67,3 +67,8 @@ def parse_xml(raw: bytes, max_bytes: int = MAX_XML_BYTES) -> Element:
             f"malformed XML: {expat.ErrorString(exc.code)} at line {exc.lineno}, "
             f"column {exc.offset}") from None
     return builder.tree.close()
+
+
+def local_name(tag: str) -> str:
+    """Return a tag without its namespace: ``{uri}name`` or ``prefix:name`` is ``name``."""
+    return tag.rpartition("}")[2].rpartition(":")[2]

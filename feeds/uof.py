@@ -7,7 +7,7 @@ from typing import Any
 from xml.etree.ElementTree import Element
 
 from feeds.errors import AdapterError
-from feeds.safe_xml import parse_xml
+from feeds.safe_xml import local_name, parse_xml
 from feeds.uof_values import (
     coded,
     decimal,
@@ -220,13 +220,8 @@ def snapshot_complete(root: Element) -> Message:
     return message
 
 
-def _local(tag: str) -> str:
-    """Return a tag without its namespace: ``{uri}name`` or ``prefix:name`` is ``name``."""
-    return tag.rpartition("}")[2].rpartition(":")[2]
-
-
 def _children(element: Element, name: str) -> list[Element]:
-    return [child for child in element if _local(child.tag) == name]
+    return [child for child in element if local_name(child.tag) == name]
 
 
 def _child(element: Element | None, name: str) -> Element | None:
@@ -297,7 +292,7 @@ def translate_uof(raw: bytes) -> list[Message]:
     if not raw:
         raise AdapterError("empty record")
     root = parse_xml(raw)
-    translator = TRANSLATORS.get(root.tag) or API_TRANSLATORS.get(_local(root.tag))
+    translator = TRANSLATORS.get(root.tag) or API_TRANSLATORS.get(local_name(root.tag))
     if translator is None:
         raise AdapterError(f"unknown UOF message <{root.tag[:64]}>")
     return [translator(root)]

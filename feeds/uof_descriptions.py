@@ -12,7 +12,7 @@ from typing import Any
 from xml.etree.ElementTree import Element
 
 from feeds.errors import AdapterError
-from feeds.safe_xml import parse_xml
+from feeds.safe_xml import local_name, parse_xml
 
 Record = dict[str, Any]
 
@@ -30,29 +30,25 @@ _OUTCOME_ID = re.compile(r"[!-~]{1,128}")
 _WORD = re.compile(r"[!-~]{1,64}")
 
 
-def _local(tag: str) -> str:
-    """Return a tag without its namespace (``{uri}name`` or ``prefix:name``)."""
-    return tag.rpartition("}")[2].rpartition(":")[2]
-
-
 def _children(parent: Element, wrapper: str, name: str) -> list[Element]:
-    return [child for holder in parent if _local(holder.tag) == wrapper
-            for child in holder if _local(child.tag) == name]
+    return [child for holder in parent if local_name(holder.tag) == wrapper
+            for child in holder if local_name(child.tag) == name]
 
 
 def _token(element: Element, attr: str, pattern: re.Pattern[str], what: str) -> str:
     value = element.get(attr)
     if not value:
-        raise AdapterError(f"<{_local(element.tag)}> lacks {attr}")
+        raise AdapterError(f"<{local_name(element.tag)}> lacks {attr}")
     if not pattern.fullmatch(value):
-        raise AdapterError(f"<{_local(element.tag)}> {attr}={value[:32]!r} is not a valid {what}")
+        raise AdapterError(f"<{local_name(element.tag)}> {attr}={value[:32]!r} is not a valid "
+                           f"{what}")
     return value
 
 
 def _name(element: Element) -> str | None:
     value = element.get("name")
     if value is not None and len(value) > MAX_NAME:
-        raise AdapterError(f"<{_local(element.tag)}> name longer than {MAX_NAME} characters")
+        raise AdapterError(f"<{local_name(element.tag)}> name longer than {MAX_NAME} characters")
     return value
 
 
@@ -109,9 +105,9 @@ def _variant(element: Element) -> tuple[str, Record]:
 def parse_descriptions(raw: bytes) -> list[tuple[str, Record]]:
     """Parse a markets.xml, variant-market or variants.xml response; raise ``AdapterError``."""
     root = parse_xml(raw, MAX_DESCRIPTIONS_BYTES)
-    kind = _local(root.tag)
+    kind = local_name(root.tag)
     if kind == "market_descriptions":
-        return [_market(e) for e in root if _local(e.tag) == "market"]
+        return [_market(e) for e in root if local_name(e.tag) == "market"]
     if kind == "variant_descriptions":
-        return [_variant(e) for e in root if _local(e.tag) == "variant"]
+        return [_variant(e) for e in root if local_name(e.tag) == "variant"]
     raise AdapterError(f"unknown descriptions root <{kind[:64]}>")

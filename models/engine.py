@@ -201,8 +201,7 @@ class Planner(Generic[Source]):
         """Apply one feed record; a bad one becomes a dead letter and changes nothing."""
         try:
             message = decode(value)
-            _check_key(message, key)
-            self._check_placement(source, message, key)
+            self._check_placement(source, message, _check_key(message, key))
         except FeedError as exc:
             self.plan.dead_letters.append((source, exc.reason))
             self.plan.verdicts["dead_lettered"] += 1
@@ -225,8 +224,7 @@ class Planner(Generic[Source]):
         self.plan.digests[scope] = Pending(source, {"recent": dg.remember(recent, self.digest)},
                                            False)
 
-    def _check_placement(self, source: Source, message: dict[str, Any],
-                         key: bytes | None) -> None:
+    def _check_placement(self, source: Source, message: dict[str, Any], key: bytes) -> None:
         """A record must be in its key's partition (per-event order rests on it) and not
         stamped in the future (it would make every later message of its market stale)."""
         if self.latest_ts is not None and message["ts"] > self.latest_ts:
@@ -235,7 +233,7 @@ class Planner(Generic[Source]):
                             f"({(self.rules.max_future_ms or 0) / 1000:g} s) ahead of the "
                             "worker's clock")
         partitions = self.rules.partitions
-        if partitions is None or key is None or message["type"] in FANNED_OUT_TYPES:
+        if partitions is None or message["type"] in FANNED_OUT_TYPES:
             return
         partition = self.reader.partition(source)
         expected = partition_for(key, partitions)
@@ -464,7 +462,8 @@ HANDLERS: dict[str, Callable[[Planner[Any], Any, dict[str, Any]], None]] = {
 FANNED_OUT_TYPES = frozenset({"producer_status"})
 
 
-def _check_key(message: dict[str, Any], key: bytes | None) -> None:
+def _check_key(message: dict[str, Any], key: bytes | None) -> bytes:
+    """Return the record's key if it is the message's own."""
     if key is None:
         raise FeedError("record has no key: the key (event id, or producer:{id}) decides "
                         "its partition")
@@ -475,6 +474,7 @@ def _check_key(message: dict[str, Any], key: bytes | None) -> None:
             raise FeedError(f"record key {text!r} of a producer message must be {expected!r}")
     elif text != message["event_id"]:
         raise FeedError(f"record key {text!r} does not match event_id {message['event_id']!r}")
+    return key
 
 
 def _settlement_record(message: dict[str, Any], snapshot: Snapshot,
