@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from agents.odds import now_ms
+from agents.odds import RULES, now_ms
 from app import topics
 from app.faust_app import app, settings
 from models.placement import partition_for
@@ -31,9 +31,10 @@ def active_feed_partitions() -> set[int]:
 
 def _due(home: dict[str, Any], now: int) -> str | None:
     """The internal message a producer's home state calls for now, if any."""
-    if is_silent(home, now, int(settings.producer_timeout * 1000)):
+    # The agent's own bounds: a message it would not act on is never sent.
+    if is_silent(home, now, RULES.silence_timeout_ms):
         return "producer_silent"
-    if is_overdue(home, now, int(settings.recovery_retry_seconds * 1000)):
+    if is_overdue(home, now, RULES.recovery_retry_ms):
         return "recovery_retry"
     return None
 
