@@ -243,11 +243,13 @@ class Unknown:
     def __init__(self) -> None:
         self.logged: set[tuple[str, str]] = set()
 
-    def note(self, kind: str, name: str, what: str) -> None:
+    def note(self, kind: str, name: str, what: str) -> bool:
+        """Log ``what`` the first time ``name`` is noted; return whether it was."""
         if (kind, name) in self.logged or len(self.logged) >= self.LOGGED_AT_MOST:
-            return
+            return False
         self.logged.add((kind, name))
         log.warning(what, name[:64])
+        return True
 
 
 UNKNOWN = Unknown()
@@ -264,9 +266,10 @@ def count(plan: BatchPlan[Event]) -> None:
         UNKNOWN.note("group", group, "bet_stop names market group %r, which no description "
                                      "or group map knows: it suspends nothing")
     for market_id in plan.unnamed:
-        UNKNOWN.note("market", market_id, "market %r has no description: published without "
-                                          "names (load one with `faust -A app descriptions`)")
-    metrics.UNNAMED_MARKETS.set(sum(1 for kind, _ in UNKNOWN.logged if kind == "market"))
+        if UNKNOWN.note("market", market_id, "market %r has no description: published "
+                                             "without names (load one with `faust -A app "
+                                             "descriptions`)"):
+            metrics.UNNAMED_MARKETS.inc()
 
 
 async def process(events: Sequence[Event]) -> BatchPlan[Event]:
