@@ -33,11 +33,10 @@ class DeliverySensor(Sensor):
         """Count the failure; the first one stops every later commit."""
         metrics.SEND_FAILURES.inc()
         if self.failure is None:
-            log.error("a send failed (%s: %s): no offset is committed from now on and the "
-                      "worker stops; its inputs are read again after the restart",
-                      type(exc).__name__, str(exc)[:300])
-            self.failure = ProducerSendError(f"a send failed: {type(exc).__name__}: "
-                                             f"{str(exc)[:300]}")
+            self.failure = ProducerSendError(f"a send failed ({type(exc).__name__}: "
+                                             f"{str(exc)[:300]})")
+            log.error("%s: no offset is committed from now on and the worker stops; its "
+                      "inputs are read again after the restart", self.failure)
 
 
 DELIVERIES = DeliverySensor()
