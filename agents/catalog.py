@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from app import topics
 from app.faust_app import app, settings
-from app.following import KafkaFollower
+from app.following import KafkaFollower, caught_up, topic_partitions
 from app.kafka_security import client_kwargs
 from models.catalog import Catalog
 
@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 
 CATALOG = Catalog()
 CATALOG_READY = asyncio.Event()
-RETRY_SECONDS = 1.0
 #: How long a worker waits for the topic to exist before it runs without descriptions.
 MISSING_TOPIC_SECONDS = 10.0
 
@@ -49,26 +48,17 @@ def apply_record(catalog: Catalog, key: bytes | None, value: bytes | None) -> bo
 
 async def _assign(consumer: Any, topic: str) -> dict[TopicPartition, int]:
     """Assign every partition from the beginning; return each one's end offset now."""
-    waited = 0.0
-    while topic not in await consumer.topics():
-        if waited >= MISSING_TOPIC_SECONDS and not CATALOG_READY.is_set():
+
+    def waiting(seconds: float) -> None:
+        if seconds >= MISSING_TOPIC_SECONDS and not CATALOG_READY.is_set():
             log.warning("topic %s does not exist: running without market descriptions "
                         "(create it with `faust -A app create-topics`)", topic)
             CATALOG_READY.set()
-        await asyncio.sleep(RETRY_SECONDS)
-        waited += RETRY_SECONDS
-    # Every topic of the platform has settings.topic_partitions partitions (app/admin.py).
-    assigned = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
+
+    assigned = await topic_partitions(consumer, topic, settings.topic_partitions, waiting)
     consumer.assign(assigned)
     await consumer.seek_to_beginning(*assigned)
     return dict(await consumer.end_offsets(assigned))
-
-
-async def _caught_up(consumer: Any, ends: dict[TopicPartition, int]) -> bool:
-    for tp, end in ends.items():
-        if await consumer.position(tp) < end:
-            return False
-    return True
 
 
 async def follow(catalog: Catalog, stopping: asyncio.Event) -> None:
@@ -87,7 +77,7 @@ async def follow(catalog: Catalog, stopping: asyncio.Event) -> None:
                     if not apply_record(catalog, record.key, record.value):
                         log.warning("skipped a malformed market description at %s[%d]@%d",
                                     topic, record.partition, record.offset)
-            if not CATALOG_READY.is_set() and await _caught_up(consumer, ends):
+            if not CATALOG_READY.is_set() and await caught_up(consumer, ends):
                 log.info("market descriptions loaded: %d", len(catalog))
                 CATALOG_READY.set()
     finally:

@@ -4,11 +4,38 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Mapping
+from typing import Any
 
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 from mode import Service
 
 log = logging.getLogger(__name__)
+
+#: How often a follower looks again for a topic that does not exist yet.
+TOPIC_WAIT_SECONDS = 1.0
+
+
+async def topic_partitions(consumer: Any, topic: str, partitions: int,
+                           waiting: Callable[[float], None]) -> list[TopicPartition]:
+    """Return the partitions of ``topic`` once it exists; until then call ``waiting`` with
+    the seconds waited so far, once a ``TOPIC_WAIT_SECONDS``."""
+    waited = 0.0
+    while topic not in await consumer.topics():
+        waiting(waited)
+        await asyncio.sleep(TOPIC_WAIT_SECONDS)
+        waited += TOPIC_WAIT_SECONDS
+    # Every topic of the platform has the same number of partitions (app/admin.py).
+    return [TopicPartition(topic, p) for p in range(partitions)]
+
+
+async def caught_up(consumer: Any, ends: Mapping[TopicPartition, int]) -> bool:
+    """Return whether ``consumer`` has read each partition up to its end in ``ends``."""
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return False
+    return True
 
 
 class KafkaFollower(Service):

@@ -10,29 +10,26 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from app import metrics, topics
 from app.faust_app import app, settings
-from app.following import KafkaFollower
+from app.following import KafkaFollower, caught_up, topic_partitions
 from app.kafka_security import client_kwargs
 from web.replica import REPLICA, Replica
 
 log = logging.getLogger(__name__)
 
-RETRY_SECONDS = 1.0
 
-
-async def _partitions(consumer: Any, topic: str) -> list[int]:
-    # Every topic of the platform has settings.topic_partitions partitions (app/admin.py).
-    while topic not in await consumer.topics():
+async def _partitions(consumer: Any, topic: str) -> list[TopicPartition]:
+    def waiting(_seconds: float) -> None:
         log.info("read model waiting for topic %s to exist", topic)
-        await asyncio.sleep(RETRY_SECONDS)
-    return list(range(settings.topic_partitions))
+
+    return await topic_partitions(consumer, topic, settings.topic_partitions, waiting)
 
 
 async def _place(consumer: Any, replica: Replica) -> None:
     """Assign every partition and seek: first start from the topics, later from the replica."""
     if not replica.changes.started:
         changes, events = topics.odds_changes.get_topic_name(), topics.events.get_topic_name()
-        change_parts = [TopicPartition(changes, p) for p in await _partitions(consumer, changes)]
-        event_parts = [TopicPartition(events, p) for p in await _partitions(consumer, events)]
+        change_parts = await _partitions(consumer, changes)
+        event_parts = await _partitions(consumer, events)
         starts = await consumer.end_offsets(change_parts)
         ends = await consumer.end_offsets(event_parts)
         replica.setup(changes, {tp.partition: starts[tp] for tp in change_parts},
@@ -53,13 +50,6 @@ async def _place(consumer: Any, replica: Replica) -> None:
             *(TopicPartition(replica.events_topic, p) for p in replica.bootstrap_end))
 
 
-async def _caught_up(consumer: Any, replica: Replica) -> bool:
-    for partition, end in replica.bootstrap_end.items():
-        if await consumer.position(TopicPartition(replica.events_topic, partition)) < end:
-            return False
-    return True
-
-
 async def follow(replica: Replica, stopping: asyncio.Event) -> None:
     """Consume into ``replica`` until ``stopping`` is set."""
     consumer = AIOKafkaConsumer(
@@ -71,6 +61,8 @@ async def follow(replica: Replica, stopping: asyncio.Event) -> None:
         await consumer.start()
         await _place(consumer, replica)
         short = {replica.changes_topic: "odds-changes.v2", replica.events_topic: "events.v1"}
+        bootstrap = {TopicPartition(replica.events_topic, partition): end
+                     for partition, end in replica.bootstrap_end.items()}
         while not stopping.is_set():
             batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
             for tp, records in batches.items():
@@ -79,7 +71,7 @@ async def follow(replica: Replica, stopping: asyncio.Event) -> None:
                                   record.value)
                 metrics.READ_MODEL_RECORDS.labels(short.get(tp.topic, tp.topic)).inc(
                     len(records))
-            if not replica.ready and await _caught_up(consumer, replica):
+            if not replica.ready and await caught_up(consumer, bootstrap):
                 replica.ready = True
                 log.info("read model ready: %d events", len(replica.events))
             if batches:
