@@ -7,6 +7,8 @@ from typing import cast
 from aiohttp import web as aioweb
 from faust.web import Request, Response
 
+from web.error_shape import json_error
+
 
 class TooLarge(ValueError):
     """The body is larger than the limit (announced by ``Content-Length`` or read so far)."""
@@ -35,7 +37,6 @@ def too_large(message: str) -> Response:
     """Return a 413 in the platform's JSON error shape; the connection is not reused."""
     # aiohttp drains and drops the unread rest of the body (its lingering close, at most
     # 10 s) without buffering it.
-    response = aioweb.json_response({"error": {"code": "too_large", "message": message}},
-                                    status=413)
+    response = json_error(413, message)
     response.force_close()
     return cast(Response, response)

@@ -9,16 +9,12 @@ from aiohttp import web as aioweb
 from aiohttp.web_protocol import RequestPayloadError
 
 from app.faust_app import app
+from web.error_shape import json_error
 
 log = logging.getLogger(__name__)
 
-CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
-         413: "too_large", 500: "internal_error"}
-
-
 def _json(status: int, message: str, headers: Any = None) -> aioweb.Response:
-    body = {"error": {"code": CODES.get(status, "http_error"), "message": message}}
-    response = aioweb.json_response(body, status=status)
+    response = json_error(status, message)
     if headers and "Allow" in headers:
         response.headers["Allow"] = headers["Allow"]
     return response

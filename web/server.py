@@ -19,6 +19,8 @@ from aiohttp.web_request import BaseRequest
 from faust.types import AppT
 from faust.web.drivers import aiohttp as faust_aiohttp
 
+from web.error_shape import json_error
+
 #: The ``Server`` header of every response: no versions.
 SERVER = "odds-platform"
 REASON_CHARS = 160
@@ -109,9 +111,8 @@ class GuardedRequestHandler(RequestHandler):
                          describe(exc, message))
         if request.writer.output_size > 0:
             raise ConnectionError("the response was sent already: cannot answer an error")
-        response = aioweb.json_response(
-            {"error": {"code": "bad_request", "message": "malformed HTTP request"}},
-            status=status, headers={hdrs.SERVER: SERVER})
+        response = json_error(status, "malformed HTTP request")
+        response.headers[hdrs.SERVER] = SERVER
         response.force_close()
         return response
 
