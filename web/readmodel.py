@@ -46,9 +46,14 @@ def market_view(snapshot: Snapshot) -> dict[str, Any]:
     return view
 
 
+def market_order(market_id: str, specifiers: str) -> tuple[tuple[int, int, str], str]:
+    """The API's order of markets: market id (numeric ids numerically), then specifiers."""
+    return _id_order(market_id), specifiers
+
+
 def sort_markets(markets: Iterable[Snapshot]) -> list[Snapshot]:
     """Order markets by market id (numeric ids numerically), then specifiers."""
-    return sorted(markets, key=lambda m: (_id_order(m["market_id"]), m["specifiers"]))
+    return sorted(markets, key=lambda m: market_order(m["market_id"], m["specifiers"]))
 
 
 EVENT_FIELDS = ("event_id", "status", "match_status", "score", "period_scores", "clock",
@@ -58,10 +63,15 @@ EVENT_FIELDS = ("event_id", "status", "match_status", "score", "period_scores", 
 
 def event_view(event: Snapshot, markets: Iterable[Snapshot]) -> dict[str, Any]:
     """Return an event with its live status and its markets."""
-    public = public_event(event)
-    view = {f: public[f] for f in EVENT_FIELDS}
+    view = event_fields(event)
     view["markets"] = [market_view(m) for m in sort_markets(markets)]
     return view
+
+
+def event_fields(event: Snapshot) -> dict[str, Any]:
+    """Return an event's public fields without its markets."""
+    public = public_event(event)
+    return {f: public[f] for f in EVENT_FIELDS}
 
 
 def event_summary(public: Snapshot) -> dict[str, Any]:

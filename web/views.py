@@ -19,7 +19,7 @@ from app.faust_app import app
 from models.market import Snapshot, market_key
 from tables import state
 from web import params
-from web.readmodel import _id_order, event_view, market_view
+from web.readmodel import event_fields, market_order, market_view
 from web.routing import error, routed
 from web.slices import TURNS
 
@@ -35,9 +35,7 @@ def lookup_event_fields(event_id: str) -> dict[str, Any] | None:
     event = state.events.get(event_id)
     if event is None:
         return None
-    view = event_view(event, ())
-    del view["markets"]
-    return view
+    return event_fields(event)
 
 
 def market_count(event_id: str) -> int | None:
@@ -49,7 +47,7 @@ def market_count(event_id: str) -> int | None:
 def _order(key: str) -> tuple[tuple[int, int, str], str]:
     # Market ids exclude '/', event ids too: a key has one reading.
     _event_id, market_id, specifiers = key.split("/", 2)
-    return _id_order(market_id), specifiers
+    return market_order(market_id, specifiers)
 
 
 async def market_snapshots(event_id: str, until: float = math.inf
