@@ -86,7 +86,6 @@ class Selection:
 class Child:
     """An object field of a selection: how many objects it gives at most, and what of them."""
 
-    name: str
     is_list: bool
     #: Static bound on the objects it gives (1 unless a list).
     bound: int
@@ -206,8 +205,7 @@ def _field(walk: _Walk, into: Selection, parent: GraphQLObjectType, node: FieldN
     if held is None:
         is_list = is_list_type(get_nullable_type(definition.type))
         bound = (page if where == PAGE_ITEMS else ESTIMATES.get(where, 1)) if is_list else 1
-        held = into.children[key] = Child(node.name.value, is_list, bound,
-                                          Selection(target.name))
+        held = into.children[key] = Child(is_list, bound, Selection(target.name))
     if where == PAGE:
         page = _page_limit(walk, definition, node)
     _collect(walk, held.selection, target, node.selection_set, page)

@@ -29,7 +29,7 @@ from web.listing import list_events
 from web.owner import OwnerUnavailable, owned_json
 from web.readmodel import market_view
 from web.replica import REPLICA
-from web.resolving import below, charge, item_cost, listed, step
+from web.resolving import below, charge, item_cost, listed, paced
 from web.views import lookup_event_fields, lookup_market, market_count, market_snapshots
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,6 @@ def _outcome(view: dict[str, Any]) -> Outcome:
 
 def _market_outcomes(root: Market, info: strawberry.Info) -> list[Outcome]:
     weight = item_cost(below(root.selection, info), len(OUTCOME_FIELDS))
-    charge(info, len(root.raw_outcomes) * weight)
     return listed(root.raw_outcomes, _outcome, weight, info)
 
 
@@ -117,7 +116,6 @@ def _event_markets(root: Event, info: strawberry.Info) -> list[Market]:
     if held is None:
         plan = info.context if isinstance(info.context, Plan) else None
         return cast(list[Market], _read_markets(root.event_id, plan, selection, weight))
-    charge(info, len(held) * weight)
     return listed(held, partial(_market, root.event_id, selection=selection), weight, info)
 
 
@@ -138,9 +136,9 @@ async def _read_markets(event_id: str, plan: Plan | None, selection: Selection |
         return
     if view is not LOCAL:
         spend(len(view["markets"]) - known)
-        for item in view["markets"]:
-            await step(plan)
-            yield _market(event_id, item, selection)
+        async for market in paced(view["markets"], partial(_market, event_id,
+                                                           selection=selection), plan):
+            yield market
         return
     spend((market_count(event_id) or 0) - known)
     async for snapshot in market_snapshots(event_id, plan.budget.deadline if plan else math.inf):
@@ -185,7 +183,6 @@ def _event(view: dict[str, Any], selection: Selection | None) -> Event:
 def _page_events(root: EventPage, info: strawberry.Info) -> list[Event]:
     selection = below(root.selection, info)
     weight = item_cost(selection, len(EVENT_SCALARS) + 5)
-    charge(info, len(root.raw_events) * weight)
     return listed(root.raw_events, partial(_event, selection=selection), weight, info)
 
 

@@ -1,6 +1,6 @@
 """``POST /graphql``: a bounded body, a checked document, a bounded execution.
 
-The body is read up to 20 kB. The document is parsed (at most 2,000 tokens), its shape
+The body is read up to 20 kB. The document is parsed (at most 1,000 tokens), its shape
 bounded (``web.doclimits``), validated (no introspection and no "did you mean" unless
 ``GRAPHQL_INTROSPECTION``), its operation and variables resolved, and its static cost
 checked (``web.cost``): a request that fails any of these is answered 400 with GraphQL
@@ -234,22 +234,24 @@ async def answer(query: str, variables: dict[str, Any] | None,
             finally:
                 slots.release()
     except TimeoutError:
-        log.info("graphql request stopped after its time budget of %s s", budget_s)
-        return _error(503, "timeout", f"the request took longer than {budget_s} s; ask for "
-                                      "less, or retry later")
+        return _timed_out(budget_s)
     budget = prepared.plan.budget
     if budget.late or budget.exceeded:
         _forget(result)
     if budget.late:
-        log.info("graphql request stopped after its time budget of %s s", budget_s)
-        return _error(503, "timeout", f"the request took longer than {budget_s} s; ask for "
-                                      "less, or retry later")
+        return _timed_out(budget_s)
     if budget.exceeded:
         log.info("graphql request stopped: it resolved more than %d fields", budget.limit)
         return _error(400, "too_costly", f"the request resolved more than {budget.limit} "
                                          "fields (events, markets and outcomes counted as they "
                                          "were read)")
     return 200, _result(result), "error" if result.errors else "ok"
+
+
+def _timed_out(budget_s: float) -> Answer:
+    log.info("graphql request stopped after its time budget of %s s", budget_s)
+    return _error(503, "timeout", f"the request took longer than {budget_s} s; ask for less, "
+                                  "or retry later")
 
 
 async def _acquired(slots: asyncio.Semaphore, seconds: float) -> bool:

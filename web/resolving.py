@@ -44,15 +44,18 @@ def item_cost(selection: Selection | None, fields: int) -> int:
 
 def listed(items: Sequence[T], make: Callable[[T], U], weight: int,
            info: strawberry.Info) -> list[U]:
-    """A list for the executor: whole when small, else an iterator that yields per item."""
+    """Charge for ``items`` at ``weight`` each, then hand them to the executor: whole when
+    small, else as an iterator that yields per item."""
+    charge(info, len(items) * weight)
     if len(items) * weight <= SMALL_LIST:
         return [make(item) for item in items]
     plan = info.context if isinstance(info.context, Plan) else None
-    return cast(list[U], _paced(items, make, plan))
+    return cast(list[U], paced(items, make, plan))
 
 
-async def _paced(items: Sequence[T], make: Callable[[T], U],
-                 plan: Plan | None) -> AsyncIterator[U]:
+async def paced(items: Sequence[T], make: Callable[[T], U],
+                plan: Plan | None) -> AsyncIterator[U]:
+    """Yield ``make(item)`` per item, each after a step (``step``)."""
     for item in items:
         await step(plan)
         yield make(item)
