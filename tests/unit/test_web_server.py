@@ -83,10 +83,10 @@ async def request(connection: Connection, raw: bytes) -> tuple[str, bytes]:
 
 
 async def test_half_sent_headers_and_silence_are_cut_off(connect: Connect) -> None:
+    started = time.monotonic()  # before the connections: their deadlines start there
     half, writer = await connect()
     writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
     silent, _ = await connect()
-    started = time.monotonic()
     assert await closed(half)
     assert await closed(silent)
     assert TIMEOUT <= time.monotonic() - started < PATIENCE
