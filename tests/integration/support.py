@@ -168,12 +168,16 @@ class Worker:
     url: str
     log: Path
 
-    def rss_mib(self) -> float:
-        """The worker process's resident memory, in MiB."""
+    def rss_kib(self) -> int:
+        """The worker process's resident memory, in KiB."""
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+                return int(line.split()[1])
         raise AssertionError(f"no VmRSS for worker {self.proc.pid}")
+
+    def rss_mib(self) -> float:
+        """The worker process's resident memory, in MiB."""
+        return self.rss_kib() / 1024
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -209,6 +213,12 @@ class Worker:
     async def get(self, path: str) -> tuple[int, Any]:
         async with aiohttp.ClientSession() as http, http.get(f"{self.url}{path}") as resp:
             return resp.status, await resp.json(content_type=None)
+
+
+async def event_body(worker: Worker, event_id: str) -> dict[str, Any] | None:
+    """``GET /events/{event_id}``'s body, None unless it answered 200."""
+    status, body = await worker.get(f"/events/{event_id}")
+    return body if status == 200 else None
 
 
 async def produce(topic: str, records: Iterable[tuple[bytes, bytes]], *,

@@ -8,7 +8,6 @@ once the topic takes the record again, a restarted worker applies it.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -61,35 +60,30 @@ async def stopped(worker: Worker) -> bool:
 
 
 async def test_a_refused_send_stops_the_worker_and_its_input_is_read_again(
-        tmp_path: Path) -> None:
-    platform = Platform(tmp_path)
-    await platform.create()
+        platform: Platform) -> None:
     raw, feed = platform.topic("feed.raw.uof.v1"), platform.topic("feed.v1")
-    try:
-        worker = await platform.start_worker()
-        await produce(raw, [(FIRST.encode(), uof_odds(FIRST, 1, 2.0))])
-        await eventually(lambda: priced(worker, FIRST, 1), 90, "the first event")
+    worker = await platform.start_worker()
+    await produce(raw, [(FIRST.encode(), uof_odds(FIRST, 1, 2.0))])
+    await eventually(lambda: priced(worker, FIRST, 1), 90, "the first event")
 
-        # Every record the adapter makes of the second message is larger than this.
-        await set_max_message_bytes(feed, 1024)
-        partition = partition_for(SECOND.encode(), platform.partitions)
-        before = (await end_offsets(raw))[partition]
-        await produce(raw, [(SECOND.encode(), uof_odds(SECOND, MARKETS, 2.5))])
-        await eventually(lambda: stopped(worker), 120, "the worker to stop")
-        log = worker.log.read_text(errors="replace")
-        assert "a send failed" in log, worker.log_tail()
-        committed = await committed_offsets(f"odds-{platform.name}", raw)
-        assert committed.get(partition, -1) <= before, (committed, before)
-        assert await feed_has_no(feed, SECOND)
+    # Every record the adapter makes of the second message is larger than this.
+    await set_max_message_bytes(feed, 1024)
+    partition = partition_for(SECOND.encode(), platform.partitions)
+    before = (await end_offsets(raw))[partition]
+    await produce(raw, [(SECOND.encode(), uof_odds(SECOND, MARKETS, 2.5))])
+    await eventually(lambda: stopped(worker), 120, "the worker to stop")
+    log = worker.log.read_text(errors="replace")
+    assert "a send failed" in log, worker.log_tail()
+    committed = await committed_offsets(f"odds-{platform.name}", raw)
+    assert committed.get(partition, -1) <= before, (committed, before)
+    assert await feed_has_no(feed, SECOND)
 
-        await set_max_message_bytes(feed, 2 * 1024 * 1024)
-        worker = await platform.start_worker()
-        await eventually(lambda: priced(worker, SECOND, MARKETS), 120,
-                         "the second event, read again after the restart")
-        body: dict[str, Any] = (await worker.get(f"/events/{SECOND}"))[1]
-        assert {m["outcomes"][0]["odds"] for m in body["markets"]} == {2.5}
-    finally:
-        await platform.destroy()
+    await set_max_message_bytes(feed, 2 * 1024 * 1024)
+    worker = await platform.start_worker()
+    await eventually(lambda: priced(worker, SECOND, MARKETS), 120,
+                     "the second event, read again after the restart")
+    body: dict[str, Any] = (await worker.get(f"/events/{SECOND}"))[1]
+    assert {m["outcomes"][0]["odds"] for m in body["markets"]} == {2.5}
 
 
 async def feed_has_no(topic: str, event_id: str) -> bool:

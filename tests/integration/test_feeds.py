@@ -11,7 +11,7 @@ import pytest
 from betfairlightweight import StreamListener
 
 from feeds.betfair_cache import outcome_id
-from tests.integration.support import Platform, Worker, eventually, read_all
+from tests.integration.support import Platform, event_body, eventually, read_all
 
 pytestmark = pytest.mark.timeout(400)
 
@@ -38,11 +38,6 @@ def levels(serialised: list[dict[str, float]]) -> list[list[float]]:
 async def replay(platform: Platform, fmt: str, path: Path) -> str:
     return await asyncio.to_thread(platform.run_command, "replay", "--format", fmt, "--max",
                                    str(path))
-
-
-async def event_body(worker: Worker, event_id: str) -> dict[str, Any] | None:
-    status, body = await worker.get(f"/events/{event_id}")
-    return body if status == 200 else None
 
 
 async def test_recorded_betfair_race_matches_betfairlightweight(platform: Platform) -> None:

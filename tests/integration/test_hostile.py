@@ -39,6 +39,7 @@ from tests.integration.support import (
     Platform,
     Worker,
     end_offsets,
+    event_body,
     eventually,
     read_all,
     read_compacted,
@@ -341,11 +342,6 @@ def big_producer() -> AIOKafkaProducer:
     # Larger than any hostile record, so the broker (topic max.message.bytes) decides.
     return AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", enable_idempotence=True,
                             linger_ms=5, max_request_size=10 * MIB)
-
-
-async def event_body(worker: Worker, event_id: str) -> dict[str, Any] | None:
-    status, body = await worker.get(f"/events/{event_id}")
-    return body if status == 200 else None
 
 
 async def metric(worker: Worker, name: str, labels: str) -> float:

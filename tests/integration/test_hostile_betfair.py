@@ -14,15 +14,16 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from models.placement import partition_for
 from tests.integration.support import (
     BOOTSTRAP,
     Platform,
     Worker,
-    end_offsets,
+    event_body,
     eventually,
+    read_all,
     read_compacted,
 )
 
@@ -125,11 +126,6 @@ async def send(topic: str, records: list[tuple[bytes, bytes, int]]) -> list[int]
         await producer.stop()
 
 
-async def event_body(worker: Worker, event_id: str) -> dict[str, Any] | None:
-    status, body = await worker.get(f"/events/bf:event:{event_id}")
-    return body if status == 200 else None
-
-
 async def caches_of(platform: Platform, *market_ids: str) -> dict[str, Any] | None:
     """The latest changelog value of these markets' caches; None until all have one."""
     name = f"odds-{platform.name}-betfair-markets-changelog"
@@ -140,28 +136,8 @@ async def caches_of(platform: Platform, *market_ids: str) -> dict[str, Any] | No
 
 
 async def dead_letters(topic: str) -> list[dict[str, Any]]:
-    """Every dead letter so far; their keys are the hostile records' own, maybe not UTF-8."""
-    ends = await end_offsets(topic)
-    parts = [TopicPartition(topic, p) for p, end in ends.items() if end]
-    if not parts:
-        return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False,
-                                isolation_level="read_committed")
-    await consumer.start()
-    letters: list[dict[str, Any]] = []
-    try:
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        remaining = set(parts)
-        while remaining:
-            for batch in (await consumer.getmany(timeout_ms=1000)).values():
-                letters.extend(orjson.loads(record.value) for record in batch)
-            for tp in list(remaining):
-                if await consumer.position(tp) >= ends[tp.partition]:
-                    remaining.discard(tp)
-    finally:
-        await consumer.stop()
-    return letters
+    """Every dead letter so far (``read_all`` keeps keys that are not UTF-8 readable)."""
+    return [letter for _key, letter in await read_all(topic)]
 
 
 def assert_log_clean(worker: Worker) -> None:
@@ -182,8 +158,10 @@ async def test_hostile_betfair_records_are_dead_lettered_and_leave_the_caches(
     good = [mcm(image(MARKET, EVENT, T0, [[2.5, 10.0]]), pt=T0),
             mcm(image(FULL_MARKET, FULL_EVENT, T0, prices(300)), pt=T0)]
     await send(raw_topic, [(STREAM_KEY, value, stream_partition) for value in good])
-    before = await eventually(lambda: event_body(worker, EVENT), 90, "the market's event")
-    await eventually(lambda: event_body(worker, FULL_EVENT), 60, "the full market's event")
+    before = await eventually(lambda: event_body(worker, f"bf:event:{EVENT}"), 90,
+                              "the market's event")
+    await eventually(lambda: event_body(worker, f"bf:event:{FULL_EVENT}"), 60,
+                     "the full market's event")
     caches_before = await eventually(lambda: caches_of(platform, MARKET, FULL_MARKET), 60,
                                      "both caches")
     assert len(caches_before[FULL_MARKET]["runners"]["11"]["atb"]) == 300
@@ -202,7 +180,7 @@ async def test_hostile_betfair_records_are_dead_lettered_and_leave_the_caches(
                      for offset, (_value, reason) in zip(raw_offsets[:-1], raw, strict=True)
                      if reason.startswith("betfair:")})
 
-    await eventually(lambda: event_body(worker, SENTINEL_EVENT), 90,
+    await eventually(lambda: event_body(worker, f"bf:event:{SENTINEL_EVENT}"), 90,
                      "the sentinel market, sent after the hostile records")
     dlq = platform.topic("feed.dlq.v1")
 
@@ -224,7 +202,7 @@ async def test_hostile_betfair_records_are_dead_lettered_and_leave_the_caches(
     # The one change that passes the splitter and is refused by the cache's bound.
     assert from_adapter == [raw[-1][1]]
 
-    assert await event_body(worker, EVENT) == before
+    assert await event_body(worker, f"bf:event:{EVENT}") == before
     assert await caches_of(platform, MARKET, FULL_MARKET) == caches_before
     assert await worker.status("/health") == 200
     assert_log_clean(worker)

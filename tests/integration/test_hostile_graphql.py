@@ -187,20 +187,13 @@ async def _true(value: bool) -> bool:
     return value
 
 
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError(f"no VmRSS for {pid}")
-
-
-async def peak_rss_kib(pid: int, stop: asyncio.Event) -> int:
-    """The largest RSS of ``pid`` seen every 10 ms until ``stop`` is set."""
-    peak = rss_kib(pid)
+async def peak_rss_kib(worker: Worker, stop: asyncio.Event) -> int:
+    """The largest RSS of ``worker`` seen every 10 ms until ``stop`` is set."""
+    peak = worker.rss_kib()
     while not stop.is_set():
-        peak = max(peak, rss_kib(pid))
+        peak = max(peak, worker.rss_kib())
         await asyncio.sleep(0.01)
-    return max(peak, rss_kib(pid))
+    return max(peak, worker.rss_kib())
 
 
 async def raw_post(worker: Worker, headers: dict[str, str],
@@ -250,15 +243,15 @@ def filler(total: int, chunked: bool) -> Callable[[], AsyncIterator[bytes]]:
 
 
 async def test_a_huge_body_is_refused_before_it_is_read(served: Served) -> None:
-    pid = served.worker.proc.pid
+    worker = served.worker
     total = 150 * MIB
     for headers, chunked in (({"Content-Length": str(total)}, False),
                              ({"Transfer-Encoding": "chunked"}, True)):
-        before = rss_kib(pid)
+        before = worker.rss_kib()
         stop = asyncio.Event()
-        sampler = asyncio.create_task(peak_rss_kib(pid, stop))
+        sampler = asyncio.create_task(peak_rss_kib(worker, stop))
         try:
-            status, answer = await raw_post(served.worker, {
+            status, answer = await raw_post(worker, {
                 "Content-Type": "application/json", **headers}, filler(total, chunked))
         finally:
             stop.set()

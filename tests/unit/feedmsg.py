@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from models.engine import DEFAULT_RULES, Rules
+from models.memory import MemoryState, replay
+
 E1 = "sr:match:1"
+K1 = f"{E1}/1/"
+NOW = 1_900_000_000_000
 
 
 def outcomes(*prices: float | None, active: bool = True) -> list[dict[str, Any]]:
@@ -61,3 +66,15 @@ def snapshot_complete(ts: int, request_id: int, producer: int = 1) -> dict[str, 
 def fixture(ts: int, event_id: str = E1, **extra: Any) -> dict[str, Any]:
     return {"type": "fixture_change", "event_id": event_id, "producer": 1, "ts": ts,
             "change_type": "new", "start_time": 1_800_000_000_000, **extra}
+
+
+def run(*messages: dict[str, Any], state: MemoryState | None = None, now_ms: int = NOW,
+        rules: Rules = DEFAULT_RULES) -> MemoryState:
+    """Apply ``messages`` in order (8 partitions) to ``state``, a new one by default."""
+    state = state or MemoryState()
+    replay(state, messages, 8, now_ms=now_ms, rules=rules)
+    return state
+
+
+def status(state: MemoryState, key: str = K1) -> str:
+    return str(state.markets[key]["status"])

@@ -1,35 +1,25 @@
 """Every rule of the odds engine, through the pure planner on an in-memory state."""
 
-from typing import Any
 
 from models.event import public_event
 from models.memory import MemoryState, replay
 from tests.unit.feedmsg import (
     E1,
+    K1,
+    NOW,
     alive,
     bet_stop,
     fixture,
     market,
     market_list_message,
     odds_change,
+    run,
     settlement,
     snapshot_complete,
+    status,
 )
 
-K1 = f"{E1}/1/"
 K2 = f"{E1}/18/total=2.5"
-NOW = 1_900_000_000_000
-
-
-def run(*messages: dict[str, Any], state: MemoryState | None = None,
-        now_ms: int = NOW) -> MemoryState:
-    state = state or MemoryState()
-    replay(state, messages, 8, now_ms=now_ms)
-    return state
-
-
-def status(state: MemoryState, key: str = K1) -> str:
-    return str(state.markets[key]["status"])
 
 
 def test_market_status_comes_from_odds_change() -> None:

@@ -16,34 +16,22 @@ from models.event import public_event
 from models.memory import MemoryState, replay
 from tests.unit.feedmsg import (
     E1,
+    K1,
+    NOW,
     alive,
     bet_stop,
     fixture,
     market,
     market_list_message,
     odds_change,
+    run,
     settlement,
     snapshot_complete,
+    status,
 )
 
-K1 = f"{E1}/1/"
 K18 = f"{E1}/18/total=2.5"
-NOW = 1_900_000_000_000
 LIVE, PREMATCH = 1, 3
-
-
-def run(*messages: dict[str, Any], state: MemoryState | None = None, now_ms: int = NOW,
-        rules: Rules | None = None) -> MemoryState:
-    state = state or MemoryState()
-    if rules is None:
-        replay(state, messages, 8, now_ms=now_ms)
-    else:
-        replay(state, messages, 8, now_ms=now_ms, rules=rules)
-    return state
-
-
-def status(state: MemoryState, key: str = K1) -> str:
-    return str(state.markets[key]["status"])
 
 
 def cancel(ts: int, **window: Any) -> dict[str, Any]:

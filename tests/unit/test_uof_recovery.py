@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,7 @@ from feeds.uof_api import (
     recovery_url,
     request_recovery,
 )
+from tests.unit.broker_fakes import closed_port
 
 HOUR_MS = 3_600_000
 NOW = 1_700_000_000_000
@@ -166,9 +166,7 @@ async def test_the_status_is_returned_not_raised(api: FakeUofApi,
 
 async def test_network_errors_and_timeouts_raise_one_type(
         api: FakeUofApi, session: aiohttp.ClientSession) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed = probe.getsockname()[1]
+    closed = closed_port()
     with pytest.raises(RecoveryApiError):
         await request_recovery(session, f"http://127.0.0.1:{closed}/x", TOKEN, 2.0)
     api.delay_s = 1.0
@@ -207,9 +205,7 @@ async def test_given_up_after_the_attempts(api: FakeUofApi, session: aiohttp.Cli
 
 
 async def test_an_unreachable_api_is_given_up(session: aiohttp.ClientSession) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed = probe.getsockname()[1]
+    closed = closed_port()
     handler = recoverer(session, f"http://127.0.0.1:{closed}")
     assert await agent.handle_record(handler, record(), NOW) == "failed"
 
