@@ -1,4 +1,9 @@
-"""Versioned DDL, applied idempotently at start: each ``V{n}__name.sql`` runs once."""
+"""Versioned DDL, applied idempotently at start: each ``V{n}__name.sql`` runs once.
+
+Each statement of a migration runs once too: the statements done so far are recorded as they
+complete, so a migration that copies data out of a table and then drops it resumes after an
+interruption instead of reading the dropped table again.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +19,8 @@ log = logging.getLogger(__name__)
 
 MIGRATION_NAME = re.compile(r"^V(\d{3})__[a-z0-9_]+\.sql$")
 #: Errors of a DDL statement that an earlier, interrupted run of its migration already
-#: applied (DDL commits on its own, so a crash can leave a migration half done and
-#: unrecorded): table exists, duplicate column, duplicate key name.
+#: applied (DDL commits on its own, so a crash can leave a statement done and unrecorded):
+#: table exists, duplicate column, duplicate key name.
 ALREADY_APPLIED = frozenset({1050, 1060, 1061})
 
 CREATE_HISTORY = """
@@ -23,6 +28,13 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INT          NOT NULL PRIMARY KEY,
     name       VARCHAR(200) NOT NULL,
     applied_at TIMESTAMP    NOT NULL DEFAULT CURRENT_TIMESTAMP
+) ENGINE=InnoDB
+"""
+#: Statements done of a migration under way (DML commits with its row here).
+CREATE_PROGRESS = """
+CREATE TABLE IF NOT EXISTS schema_migration_progress (
+    version INT NOT NULL PRIMARY KEY,
+    done    INT NOT NULL
 ) ENGINE=InnoDB
 """
 
@@ -56,20 +68,28 @@ async def apply_migrations(conn: Any) -> list[int]:
 async def _apply(conn: Any, applied: list[int]) -> None:
     async with conn.cursor() as cur:
         await cur.execute(CREATE_HISTORY)
+        await cur.execute(CREATE_PROGRESS)
         # One applier at a time, across workers starting together.
         await cur.execute("SELECT GET_LOCK('odds_schema_migrations', 60)")
         try:
             await cur.execute("SELECT version FROM schema_migrations")
             done = {row[0] for row in await cur.fetchall()}
+            await cur.execute("SELECT version, done FROM schema_migration_progress")
+            progress = dict(await cur.fetchall())
             for version, name, statements in migrations():
                 if version in done:
                     continue
-                for statement in statements:
-                    await _execute_once(cur, statement, name)
+                for index in range(progress.get(version, 0), len(statements)):
+                    await _execute_once(cur, statements[index], name)
+                    await cur.execute("REPLACE INTO schema_migration_progress (version, done)"
+                                      " VALUES (%s, %s)", (version, index + 1))
+                    await conn.commit()
                 await cur.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                     (version, name),
                 )
+                await cur.execute("DELETE FROM schema_migration_progress WHERE version = %s",
+                                  (version,))
                 await conn.commit()  # recorded as soon as it is done
                 applied.append(version)
         finally:
