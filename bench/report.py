@@ -274,6 +274,10 @@ def _throughput_table(results: dict[str, Any]) -> str:
             f"cores at {_fmt(services_ceiling(throughput, cores))} msg/s: the most a worker "
             "that cost nothing could reach here, at this run's CPU per message."
             + _noop_floor(results, throughput, cores))
+    written = _written_per_message(throughput)
+    if written:
+        rows.append("")
+        rows.append(written)
     correctness = results.get("correctness") or {}
     if correctness:
         markets = correctness.get("markets") or {}
@@ -375,3 +379,22 @@ def _graphql_line(graphql: dict[str, Any]) -> str:
             f"answers/s ({outcomes}), p50 / p99 {_fmt(load.get('p50_ms'))} / "
             f"{_fmt(load.get('p99_ms'))} ms. The costliest allowed requests, one at a time: "
             f"{timed}.")
+
+
+def _written_per_message(throughput: dict[str, Any]) -> str | None:
+    """What the one-worker run wrote per feed message: Kafka offsets by topic, MySQL rows."""
+    messages = throughput.get("messages")
+    offsets = throughput.get("offsets_written") or {}
+    if not messages or not offsets:
+        return None
+    per = {name: total / messages for name, total in sorted(offsets.items())}
+    text = ("Written per feed message in the one-worker run: Kafka offsets (records and "
+            f"transaction markers) {sum(per.values()):.2f} ("
+            + ", ".join(f"{name} {value:.2f}" for name, value in per.items() if value >= 0.005)
+            + ")")
+    rows = ((throughput.get("mysql") or {}).get("rows") or {})
+    if rows:
+        text += (f"; MySQL rows {sum(rows.values()) / messages:.2f} ("
+                 + ", ".join(f"{name} {total / messages:.2f}" for name, total in rows.items())
+                 + ")")
+    return text + "."

@@ -300,6 +300,11 @@ class Bench:
                 raise TimeoutError(f"{dep.name}: {done:,}/{total:,} records after the deadline")
             await asyncio.sleep(1.0)
         cpu = meter.stop()
+        written = {}
+        for name in await self.kafka.topics(f"{dep.name}."):
+            if name != feed_topic:
+                written[name.removeprefix(f"{dep.name}.")] = sum(
+                    (await self.kafka.end_offsets(name)).values())
         markets_ends = await self.kafka.end_offsets(markets_topic)
         first, last = await self.kafka.first_last_timestamps(markets_topic, markets_ends)
         seconds = (last - first) / 1000
@@ -311,6 +316,8 @@ class Bench:
             "market_updates_per_s": round(feed.stats["markets"] / seconds) if seconds else None,
             "steady_rate_msgs": _round(report.steady_rate(progress, total)),
             "markets_v1_records": sum(markets_ends.values()),
+            # Offsets, so transaction markers count too (one per partition per transaction).
+            "offsets_written": written,
             "cpu": cpu, "rss_bytes": [rss_bytes(w.pid) for w in procs],
             "sink_backlog_max": max((b for _, b in backlog), default=None),
             "first_output_ts": first, "last_output_ts": last,
