@@ -22,21 +22,18 @@ from agents.deadletter import dead_letter
 from app import metrics, topics
 from app.faust_app import app, settings
 from models.engine import BatchPlan, Record, Rules, plan_batch
-from models.event import public_event
-from models.market import Snapshot
+from models.event import published_event
+from models.market import Snapshot, Verdict
 from models.placement import partition_for
 from models.producer import producer_key
 from sinks.kafka_batch import BatchSender, Transactions
 from tables import state
 from tables.io import FaustTableIO, RocksTableIO, TableIO
+from tables.repeats import AppliedOffsets, RecentDigests
 
 log = logging.getLogger(__name__)
 
 Event = EventT[bytes]
-
-#: Internal bookkeeping that stays in the table and never leaves the worker.
-PRIVATE_MARKET_FIELDS = frozenset({"ts", "marks", "live", "feed_status", "producer_down",
-                                   "pre_settlement"})
 
 #: On RocksDB (every real worker) tables and outbound topics take the batched path; the
 #: memory store of unit tests uses Faust's own table and topic API.
@@ -64,7 +61,7 @@ class TableReader:
         return self.io.get(state.producers, source.message.partition, source, key)
 
     def digests(self, source: Event, key: str) -> Snapshot | None:
-        return self.io.get(state.digests, source.message.partition, source, key)
+        return RECENT.get(key)
 
     def partition(self, source: Event) -> int:
         return source.message.partition
@@ -75,6 +72,8 @@ class TableReader:
 
 TABLE_IO: TableIO = RocksTableIO(settings.market_cache_size) if LEAN else FaustTableIO()
 READER = TableReader(TABLE_IO)
+RECENT = RecentDigests()
+APPLIED = AppliedOffsets(TABLE_IO, topics.feed.get_topic_name())
 RULES = Rules(silence_timeout_ms=int(settings.producer_timeout * 1000),
               recovery_retry_ms=int(settings.recovery_retry_seconds * 1000),
               # This process's start: a producer's first alive after it asks for a recovery.
@@ -87,6 +86,8 @@ def forget_cached_state(sender: Any, /, *args: Any, signal: BaseSignalT[Any],
                         **kwargs: Any) -> None:
     """Drop cached table values: a partition handed back may have changed on another worker."""
     TABLE_IO.forget()
+    APPLIED.forget()
+    RECENT.clear()
 
 
 # Revoked: after the agent's in-flight batch is done. Assigned: before recovery, which
@@ -103,11 +104,6 @@ class Progress:
 
 
 PROGRESS = Progress()
-
-
-def public_market(snapshot: Snapshot) -> Snapshot:
-    """Return the snapshot as published, without the worker's bookkeeping."""
-    return {k: v for k, v in snapshot.items() if k not in PRIVATE_MARKET_FIELDS}
 
 
 def transactional_id() -> str:
@@ -210,14 +206,6 @@ def publish(plan: BatchPlan[Event], outbox: Outbox) -> None:
                     event.message.partition, event.message.offset, reason)
         outbox.send(topics.dead_letters, event.message.key,
                     dead_letter(event.message, reason), event.message.partition)
-    for key, pending in plan.markets.items():
-        if pending.publish:
-            outbox.send(topics.markets, key, public_market(pending.state),
-                        pending.source.message.partition)
-    for event_id, pending in plan.events.items():
-        if pending.publish:
-            outbox.send(topics.events, event_id, public_event(pending.state),
-                        pending.source.message.partition)
     outbox.records(topics.odds_changes, plan.odds_changes)
     outbox.records(topics.settlements, plan.settlements)
     for record in plan.recovery_requests:
@@ -229,10 +217,13 @@ def publish(plan: BatchPlan[Event], outbox: Outbox) -> None:
         # Every partition applies the producer's health to its own markets, in feed order.
         for partition in range(settings.topic_partitions):
             outbox.send(topics.feed, producer_key(status["producer"]), status, partition)
+    # The markets and events tables' changelogs are markets.v1 and events.v1: staging a
+    # value publishes it.
     for name, changes in plan.table_writes():
         table = state.BY_NAME[name]
         for key, pending in changes.items():
-            TABLE_IO.stage(table, pending.source, key, pending.state, outbox.sender)
+            value = published_event(pending.state) if table is state.events else pending.state
+            TABLE_IO.stage(table, pending.source, key, value, outbox.sender)
 
 
 class Unknown:
@@ -275,19 +266,26 @@ def count(plan: BatchPlan[Event]) -> None:
 async def process(events: Sequence[Event]) -> BatchPlan[Event]:
     """Apply one batch: plan it, publish it with its changelog, then write the tables."""
     started = time.perf_counter()
-    plan = plan_batch(((e, e.message.key, e.message.value) for e in events), READER, now_ms,
+    fresh = APPLIED.fresh(events)
+    plan = plan_batch(((e, e.message.key, e.message.value) for e in fresh), READER, now_ms,
                       RULES)
+    if len(fresh) < len(events):
+        # Applied before a crash or a rebalance, and redelivered: committed already.
+        plan.verdicts[Verdict.DUPLICATE.value] += len(events) - len(fresh)
     # Outbound records and changelogs are committed, in one transaction, before the local
     # tables change: a crash before the commit leaves nothing visible to read-committed
     # readers and the batch is applied again; a crash after it finds the batch in the
     # changelogs, whole, and its messages read as repeats.
     outbox = Outbox()
     publish(plan, outbox)
+    APPLIED.stage(fresh, outbox.sender)
     sending = time.perf_counter()
     metrics.PLAN_SECONDS.observe(sending - started)
     offsets = await outbox.flush()
     metrics.TRANSACTION_SECONDS.observe(time.perf_counter() - sending)
     TABLE_IO.apply(offsets)
+    APPLIED.committed()
+    RECENT.update({scope: pending.state for scope, pending in plan.digests.items()})
     published_ms = now_ms()
     for pending in plan.markets.values():
         if pending.publish:

@@ -22,18 +22,17 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
     from app.topics import ALL_TOPICS
     from tables import state
 
+    # The markets and events tables' changelogs are output topics: each declared once.
     declared: list[TopicT] = [*ALL_TOPICS, *(t.changelog_topic for t in state.TABLES)]
-    specs = []
+    specs: dict[str, NewTopic] = {}
     for topic in declared:
         config = dict(topic.config or {})
         if topic.compacting:
             config["cleanup.policy"] = "compact"
         for name in topic.topics:
-            specs.append(
-                NewTopic(name, settings.topic_partitions, settings.topic_replication,
-                         topic_configs=config)
-            )
-    return specs
+            specs.setdefault(name, NewTopic(name, settings.topic_partitions,
+                                            settings.topic_replication, topic_configs=config))
+    return list(specs.values())
 
 
 async def create_topics(settings: Settings) -> list[str]:

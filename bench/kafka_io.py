@@ -310,6 +310,7 @@ class LatencyConsumer:
 
     async def _run(self) -> None:
         consumer, samples = self._consumer, self.samples
+        newest: dict[bytes, int] = {}
         if consumer is None:
             raise RuntimeError("start() first")
         while True:
@@ -318,7 +319,10 @@ class LatencyConsumer:
             for batch in batches.values():
                 for record in batch:
                     ts = updated_ts(record.value) if record.value else None
-                    if ts is not None:
+                    # A record that moved only the worker's marks keeps its updated_ts: it
+                    # publishes no update.
+                    if ts is not None and ts > newest.get(record.key, -1):
+                        newest[record.key] = ts
                         samples.append((ts, arrival - ts))
                 self.records += len(batch)
             if batches:  # positions, past commit markers that are never handed over

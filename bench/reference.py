@@ -3,7 +3,7 @@
 The workload has no producer-level messages, so no record of one partition affects another:
 the partitions are replayed in separate processes (``replay`` keys and partitions records
 exactly as the platform does), which halves the wait on two cores. The result holds each
-market's published form (``agents.odds.public_market``) and each event's (``public_event``)
+market's published form (the snapshot itself) and each event's (``published_event``)
 as JSON bytes, plus the totals MySQL must reach.
 """
 
@@ -21,9 +21,8 @@ from typing import Any
 
 import orjson
 
-from agents.odds import public_market
 from bench.workload import Feed
-from models.event import public_event
+from models.event import published_event
 from models.memory import MemoryState, replay
 from models.placement import partition_for
 
@@ -74,9 +73,9 @@ def replay_partitions(feed: Feed, partitions: int, mine: frozenset[int]) -> Refe
         replay(state, batch, partitions, now_ms=0)
     result = Reference()
     for key, snapshot in state.markets.items():
-        result.markets[key] = orjson.dumps(public_market(snapshot))
+        result.markets[key] = orjson.dumps(snapshot)
         result.version_sum += snapshot["version"]
-    result.events = {k: orjson.dumps(public_event(v)) for k, v in state.events.items()}
+    result.events = {k: orjson.dumps(published_event(v)) for k, v in state.events.items()}
     return result
 
 

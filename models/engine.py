@@ -95,9 +95,10 @@ class BatchPlan(Generic[Source]):
     unnamed: set[str] = field(default_factory=set)
 
     def table_writes(self) -> tuple[tuple[str, dict[str, Pending[Source]]], ...]:
-        """Each table's changed keys, by table name."""
+        """Each table's changed keys, by table name (digests are the reader's business:
+        the worker keeps them in memory)."""
         return (("markets", self.markets), ("events", self.events),
-                ("producers", self.producers), ("digests", self.digests))
+                ("producers", self.producers))
 
 
 SETTLEMENT_TYPES = frozenset({"bet_settlement", "rollback_bet_settlement", "bet_cancel",
@@ -138,7 +139,8 @@ class Planner(Generic[Source]):
         pending = self.plan.events.get(event_id)
         if pending is not None:
             return pending.state
-        return self.reader.event(source, event_id) or ev.new_event(event_id)
+        stored = self.reader.event(source, event_id)
+        return ev.new_event(event_id) if stored is None else ev.upgrade(stored)
 
     def _producer(self, source: Source, key: str) -> Snapshot | None:
         pending = self.plan.producers.get(key)
@@ -249,13 +251,13 @@ class Planner(Generic[Source]):
         return dg.merge(recent, held["recent"]) if held and held.get("recent") else recent
 
     def _held_recent(self, source: Source, scope: str) -> str:
-        """The scope's digests in this batch, else in the digests table."""
+        """The scope's digests in this batch, else the reader's."""
         pending = self.plan.digests.get(scope)
         stored = pending.state if pending is not None else self.reader.digests(source, scope)
         return dg.EMPTY if stored is None else str(stored["recent"])
 
     def _shed_legacy(self, source: Source, scope: str, state: Snapshot) -> Snapshot:
-        """Move digests an older release kept in ``state`` to the digests table."""
+        """Move digests an older release kept in ``state`` to the reader's digests."""
         if not state.get("recent"):
             return state
         recent = dg.merge(self._held_recent(source, scope), state["recent"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.market import Snapshot
+from models.market import Snapshot, UnmigratedState
 
 FIXTURE_FIELDS = ("start_time", "sport", "competition", "home", "away")
 #: What the event keeps of an ``odds_change`` besides its live status (absent: none).
@@ -12,6 +12,9 @@ BETTING_FIELDS = ("betting_status", "betstop_reason")
 # ``recent``: empty; releases before ``models.digests`` kept the event's digests there.
 _BOOKKEEPING = frozenset({"version", "updated_ts", "ts", "fixture_ts", "recent",
                           "market_status"})
+#: What a message may move without a new version: a record of the same version as the last
+#: differs from it in these alone.
+UNVERSIONED_EVENT = frozenset({"ts", "fixture_ts"})
 
 
 def new_event(event_id: str) -> Snapshot:
@@ -24,6 +27,17 @@ def new_event(event_id: str) -> Snapshot:
             "betting_status": None, "betstop_reason": None,
             "market_status": {}, "market_counts": {}, "version": 0,
             "updated_ts": 0, "ts": 0, "fixture_ts": 0, "recent": []}
+
+
+def upgrade(stored: Snapshot) -> Snapshot:
+    """Return a stored event, or refuse the public record of an earlier release (it lacks the
+    event's markets, without which a bet stop would stop nothing)."""
+    if "market_status" not in stored:
+        raise UnmigratedState(
+            f"event {stored.get('event_id')} has no market list: events.v1 holds records of an "
+            "earlier release; stop the workers and run `faust -A app migrate-tables` "
+            "(docs/operations.md)")
+    return stored
 
 
 def _changed(old: Snapshot, new: Snapshot) -> bool:
@@ -135,3 +149,13 @@ def public_event(state: Snapshot) -> Snapshot:
         "version": state["version"],
         "updated_ts": state["updated_ts"],
     }
+
+
+def published_event(state: Snapshot) -> Snapshot:
+    """Return the ``events.v1`` record of an event: its public fields, then the state the
+    worker restores from them (``fixture``, ``sport_event_status``, ``market_status``,
+    its marks)."""
+    public = public_event(state)
+    # A state read back from the topic holds the public fields of its last record: they are
+    # recomputed, never carried over.
+    return {**public, **{k: v for k, v in state.items() if k not in public}}

@@ -113,6 +113,9 @@ CONTENT_OUTCOME = ("id", "name", "odds", "active", "probability", "result", "voi
                    "dead_heat_factor", "removal_ts", "reduction_factor", "back", "lay",
                    "last_traded", "traded_volume")
 DERIVED_MARKET = frozenset({"version", "updated_ts", "ts", "marks", "margin", "outcomes"})
+#: What a message may move without a new version: a record of the same version as the last
+#: differs from it in these alone.
+UNVERSIONED_MARKET = frozenset({"ts", "marks"})
 DERIVED_OUTCOME = frozenset({"implied_probability", "american", "fractional", "direction"})
 
 
@@ -246,11 +249,21 @@ def new_market(event_id: str, market_id: str, specifiers: str, producer: int,
     }
 
 
+class UnmigratedState(RuntimeError):
+    """A table value is the public record of a release before the output topics were the
+    tables' changelogs: ``faust -A app migrate-tables`` was not run."""
+
+
 def upgrade(stored: Snapshot) -> Snapshot:
     """Return a market stored by an earlier release in today's shape (one ``cancel``, no
     names)."""
-    if "cancels" in stored:
+    if "cancels" in stored and "ts" in stored:
         return stored
+    if "ts" not in stored:
+        raise UnmigratedState(
+            f"market {stored.get('event_id')}/{stored.get('market_id')} has no stale marks: "
+            "markets.v1 holds records of an earlier release; stop the workers and run "
+            "`faust -A app migrate-tables` (docs/operations.md)")
     market = {k: v for k, v in stored.items() if k != "cancel"}
     market.setdefault("name", None)
     market["outcomes"] = [o if "name" in o else {"id": o["id"], "name": None, **o}

@@ -73,9 +73,8 @@ class DecodedCache:
 
 #: Entries per table (markets: ``MARKET_CACHE_SIZE``). Bench workload (medians over 400
 #: values after 100,000 messages of ``bench.planning``, tracemalloc): an event is 2.0 KB of
-#: JSON and 7.3 KB decoded, read by every message about it; a market 0.7 KB and 2.4 KB; a
-#: digest 0.9 KB.
-CACHE_CAPACITY = {"events": 4096, "producers": 1024, "digests": 8192}
+#: JSON and 7.3 KB decoded, read by every message about it; a market 0.7 KB and 2.4 KB.
+CACHE_CAPACITY = {state.events.name: 4096, state.producers.name: 1024}
 
 
 class RocksTableIO:
@@ -83,8 +82,8 @@ class RocksTableIO:
 
     def __init__(self, market_cache: int) -> None:
         self.staged: defaultdict[
-            tuple[str, int], list[tuple[bytes, bytes, Snapshot]]] = defaultdict(list)
-        capacity = {**CACHE_CAPACITY, "markets": market_cache}
+            tuple[TableT[Any, Any], int], list[tuple[bytes, bytes, Snapshot]]] = defaultdict(list)
+        capacity = {**CACHE_CAPACITY, state.markets.name: market_cache}
         self.caches = {name: DecodedCache(size) for name, size in capacity.items() if size}
         #: Databases written without the log since their last flush.
         self.unlogged: dict[tuple[str, int], Any] = {}
@@ -130,12 +129,11 @@ class RocksTableIO:
         raw_key, raw_value = key.encode(), orjson.dumps(value)
         topic = table.changelog_topic.get_topic_name()
         sender.add(topic, partition, raw_key, raw_value)
-        self.staged[(table.name, partition)].append((raw_key, raw_value, value))
+        self.staged[(table, partition)].append((raw_key, raw_value, value))
 
     def apply(self, offsets: dict[tuple[str, int], int]) -> None:
         """Write staged values once their changelog records are acknowledged."""
-        for (name, partition), items in self.staged.items():
-            table = state.BY_NAME[name]
+        for (table, partition), items in self.staged.items():
             batch = WriteBatch(raw_mode=True)
             for raw_key, raw_value, _ in items:
                 batch.put(raw_key, raw_value)
@@ -146,8 +144,8 @@ class RocksTableIO:
                 batch.put(store.offset_key, str(offset).encode())
             db = self._db(table, partition)
             db.write(batch, self.write_options)
-            self.unlogged[(name, partition)] = db
-            cache = self.caches.get(name)
+            self.unlogged[(table.name, partition)] = db
+            cache = self.caches.get(table.name)
             if cache is not None:
                 for raw_key, _, value in items:
                     cache.put(partition, raw_key, value)

@@ -9,22 +9,26 @@ from typing import Any
 
 import orjson
 from faust.streams import _current_event
-from faust.types import EventT, TableT
+from faust.types import EventT, TableT, TopicT
 
+from app import topics
 from app.faust_app import app, settings
 from models.market import Snapshot
 from models.placement import partition_for
 
 
-def _table(name: str, help_: str) -> TableT[Any, Any]:
-    changelog = app.topic(
-        settings.topic(f"{settings.app_id}-{name}-changelog"),
-        partitions=settings.topic_partitions,
-        compacting=True,
-        deleting=False,
-        key_serializer="raw",
-        value_serializer="json",
-    )
+def _table(name: str, help_: str, changelog: TopicT | None = None) -> TableT[Any, Any]:
+    """A table whose changelog is ``changelog`` (an output topic whose records are the
+    table's values), else a compacted ``{app_id}-{name}-changelog`` of its own."""
+    if changelog is None:
+        changelog = app.topic(
+            settings.topic(f"{settings.app_id}-{name}-changelog"),
+            partitions=settings.topic_partitions,
+            compacting=True,
+            deleting=False,
+            key_serializer="raw",
+            value_serializer="json",
+        )
     return app.Table(
         name,
         default=None,
@@ -36,21 +40,27 @@ def _table(name: str, help_: str) -> TableT[Any, Any]:
     )
 
 
-#: market key -> market snapshot (see ``models.market``).
-markets = _table("markets", "Latest state of each market, by market key.")
-#: event id -> event state: fixture, live status, its markets' statuses (``models.event``).
-events = _table("events", "Latest state of each event, by event id.")
+# The published records are the table values: ``markets.v1`` and ``events.v1`` are these
+# tables' changelogs, so nothing is written twice, and recovery, standbys and the bulk
+# restore read the output topics. Named after them: a store kept by a release with changelogs
+# of their own holds offsets of those, which must never be applied to these topics.
+#: market key -> market snapshot (see ``models.market``), as published on ``markets.v1``.
+markets = _table("markets.v1", "Latest state of each market, by market key.", topics.markets)
+#: event id -> event state (``models.event``), as published on ``events.v1``.
+events = _table("events.v1", "Latest state of each event, by event id.", topics.events)
 #: ``producer:{id}`` -> home health state; ``producer:{id}@{partition}`` -> that partition's view.
 producers = _table("producers", "Producer health, at home and per partition.")
-#: event id or ``producer:{id}`` -> ``{"recent": digests}`` of the messages applied last.
-digests = _table("digests", "Recent message digests per event and producer (repeats).")
+#: ``feed.v1``'s name -> ``{"offset": n}``: the last record of this partition applied, written
+#: once per batch (``tables.repeats``).
+applied = _table("applied", "The offset of the last feed record applied, per partition.")
 
 #: Betfair market id -> the adapter's cache of that market (``feeds.betfair_cache``); keyed
 #: and partitioned by market id, co-partitioned with ``feed.raw.betfair.markets.v1``.
 betfair_markets = _table("betfair-markets", "Betfair market caches, by market id.")
 
-TABLES = (markets, events, producers, digests, betfair_markets)
-BY_NAME = {table.name: table for table in TABLES}
+TABLES = (markets, events, producers, applied, betfair_markets)
+#: The tables by the names ``BatchPlan.table_writes`` gives them.
+BY_NAME = {"markets": markets, "events": events, "producers": producers}
 
 
 @contextmanager

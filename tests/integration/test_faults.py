@@ -3,8 +3,8 @@ stopped mid-stream, a worker of two killed, an agent that stops making progress.
 
 Every test checks the whole final state against the pure reference (``models.memory``
 replay of the same input): ``GET /events/{id}`` of every event, the latest value of every key
-of ``markets.v1`` and ``events.v1``, every row of the MySQL ``markets``, ``outcomes`` and
-``events`` tables, and the row counts of ``odds_history`` and ``settlements``. The recovery
+of ``markets.v1`` and ``events.v1``, every row of the MySQL ``markets``, ``outcomes`` (a view)
+and ``events``, and the row counts of ``odds_history`` (a view) and ``settlements``. The recovery
 times the tests measure are printed and written to ``.pytest_cache/d/faults/timings.json``
 (docs/reliability.md). Services are never stopped on the shared ports: the MariaDB and Kafka
 outages use dedicated instances on free ports, torn down at the end.
@@ -143,8 +143,9 @@ async def test_worker_dying_between_ack_and_commit_leaves_no_torn_batch(
     expected_task = asyncio.create_task(reference(spec, platform.partitions, tmp_path))
     await produce(platform.topic("feed.v1"), records, bootstrap=platform.bootstrap)
 
-    changelogs = [platform.topic(f"odds-{platform.name}-{table}-changelog")
-                  for table in ("markets", "events")]
+    # markets.v1 and events.v1 are the markets and events tables' changelogs.
+    changelogs = [platform.topic("markets.v1"), platform.topic("events.v1"),
+                  platform.topic(f"odds-{platform.name}-applied-changelog")]
     # A long transaction timeout: the broker must not abort the open transaction before it
     # is inspected; the restarted worker (same TRANSACTIONAL_ID) aborts it at once.
     fault = {"FAULT_EXIT_BEFORE_COMMIT": "5", "TRANSACTION_TIMEOUT": "120"}
@@ -289,7 +290,7 @@ class MySQLSnapshot:
 
     markets: dict[tuple[str, str, str], int]
     events: dict[str, int]
-    history: set[tuple[str, str, str, str, int]]
+    history: set[tuple[str, str, str, int]]
     settlements: set[tuple[str, str, str, int]]
 
 
@@ -297,8 +298,8 @@ async def read_snapshot(config: MySQLConfig) -> MySQLSnapshot:
     markets = await mysql_rows(config, "SELECT event_id, market_id, specifiers, version"
                                        " FROM markets")
     events = await mysql_rows(config, "SELECT event_id, version FROM events")
-    history = await mysql_rows(config, "SELECT event_id, market_id, specifiers, outcome_id,"
-                                       " version FROM odds_history")
+    history = await mysql_rows(config, "SELECT event_id, market_id, specifiers, version"
+                                       " FROM market_history")
     settled = await mysql_rows(config, "SELECT event_id, market_id, specifiers, version"
                                        " FROM settlements")
     return MySQLSnapshot({(e, m, s): v for e, m, s, v in markets}, dict(events),
@@ -313,9 +314,8 @@ def not_in_snapshot(topic: str, value: dict[str, Any], snapshot: MySQLSnapshot) 
     if topic.endswith("events.v1"):
         return snapshot.events.get(value["event_id"], -1) < value["version"]
     if topic.endswith("odds-changes.v2"):
-        return any(c["kind"] == "price" and (
-            value["event_id"], value["market_id"], value["specifiers"], c["outcome_id"],
-            value["version"]) not in snapshot.history for c in value["changes"])
+        return (value["event_id"], value["market_id"], value["specifiers"],
+                value["version"]) not in snapshot.history
     return (value["event_id"], value["market_id"], value["specifiers"],
             value["version"]) not in snapshot.settlements
 

@@ -3,13 +3,14 @@
 import asyncio
 import contextlib
 from collections.abc import Iterator
+from types import SimpleNamespace
 from unittest import mock
 
 import orjson
 import pytest
 
 from agents.catalog import CATALOG_READY
-from agents.odds import odds_agent
+from agents.odds import APPLIED, RECENT, odds_agent
 from app import topics
 from app.faust_app import app, settings
 from models.placement import partition_for
@@ -29,12 +30,25 @@ def sent() -> Iterator[list[tuple[str, bytes, bytes]]]:
             return done
         return send
 
+    def fake_send_soon(topic: object) -> object:
+        """A table's changelog send (markets.v1 and events.v1 are changelogs)."""
+        def send_soon(*, key: str | bytes, value: object, partition: int,
+                      **_: object) -> object:
+            raw_key = key.encode() if isinstance(key, str) else key
+            records.append((topic.get_topic_name(), raw_key,  # type: ignore[attr-defined]
+                            orjson.dumps(value)))
+            return SimpleNamespace(message=SimpleNamespace(partition=partition))
+        return send_soon
+
     with contextlib.ExitStack() as stack:
         for topic in topics.ALL_TOPICS:
             stack.enter_context(mock.patch.object(topic, "send", fake_send(topic)))
+            stack.enter_context(mock.patch.object(topic, "send_soon", fake_send_soon(topic)))
         yield records
     for table in state.TABLES:
         table.data.clear()  # type: ignore[attr-defined]
+    APPLIED.forget()
+    RECENT.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -76,13 +90,35 @@ async def test_agent_applies_publishes_and_dead_letters(
     assert snapshot["version"] == 2 and snapshot["outcomes"][0]["odds"] == 2.5
     assert list(state.events["sr:match:1"]["market_status"]) == ["sr:match:1/1/"]
     by_topic = {name: (key, orjson.loads(value)) for name, key, value in sent}
-    assert by_topic["markets.v1"][1]["version"] == 2
-    assert "ts" not in by_topic["markets.v1"][1]
-    assert "feed_status" not in by_topic["markets.v1"][1]
+    # The records are the table values, bookkeeping included.
+    assert by_topic["markets.v1"] == (b"sr:match:1/1/", snapshot)
+    assert snapshot["ts"] == 20 and snapshot["feed_status"] == "active"
     assert by_topic["events.v1"][1]["market_counts"] == {"active": 1}
+    assert by_topic["events.v1"][1]["market_status"] == {"sr:match:1/1/": "active"}
     change_key, change = by_topic["odds-changes.v2"]
     assert change_key == b"sr:match:1/1/" and change["version"] == 2
     assert change["changes"] == [{"kind": "price", "outcome_id": "1", "old": 2.0, "new": 2.5}]
     dlq_key, dlq = by_topic["feed.dlq.v1"]
     assert dlq_key == b"sr:match:1" and dlq["reason"].startswith("malformed JSON")
     assert dlq["original"] == "{broken"
+
+
+async def test_a_redelivered_record_is_a_repeat_by_its_offset_and_a_resent_one_by_digest(
+    sent: list[tuple[str, bytes, bytes]],
+) -> None:
+    home = partition_for(b"sr:match:2", settings.topic_partitions)
+    async with odds_agent.test_context() as agent:
+        await agent.put(odds("sr:match:2", 10, 2.0), key=b"sr:match:2", partition=home)
+        await until(lambda: state.markets.get("sr:match:2/1/") is not None)
+        applied = state.applied[topics.feed.get_topic_name()]
+        # Redelivered after a crash: the same offset again, with a newer message's content
+        # (a record at or below the applied offset is never applied twice, whatever it says).
+        agent.sent_offset = applied["offset"]
+        await agent.put(odds("sr:match:2", 20, 4.0), key=b"sr:match:2", partition=home)
+        # Sent again by the feed: a new offset, the same bytes as the first message.
+        await agent.put(odds("sr:match:2", 10, 2.0), key=b"sr:match:2", partition=home)
+        await until(lambda: state.applied[topics.feed.get_topic_name()]["offset"]
+                    == applied["offset"] + 1)
+    snapshot = state.markets["sr:match:2/1/"]
+    assert snapshot["version"] == 1 and snapshot["outcomes"][0]["odds"] == 2.0
+    assert [name for name, _, _ in sent].count("markets.v1") == 1

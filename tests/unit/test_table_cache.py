@@ -1,5 +1,6 @@
 """The decoded-value cache of the RocksDB table path: bounded, oldest write out first."""
 
+from tables import state
 from tables.io import CACHE_CAPACITY, DecodedCache, RocksTableIO
 
 
@@ -24,6 +25,6 @@ def test_clear_forgets_everything() -> None:
 
 def test_the_markets_cache_is_sized_by_the_setting_and_zero_turns_it_off() -> None:
     sized = RocksTableIO(market_cache=100).caches
-    assert sized["markets"].capacity == 100
+    assert sized[state.markets.name].capacity == 100
     assert {name: sized[name].capacity for name in CACHE_CAPACITY} == CACHE_CAPACITY
-    assert "markets" not in RocksTableIO(market_cache=0).caches
+    assert state.markets.name not in RocksTableIO(market_cache=0).caches

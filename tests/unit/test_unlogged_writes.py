@@ -25,8 +25,7 @@ path, flush_last = sys.argv[1], sys.argv[2] == "flush"
 db = RocksDBOptions(use_rocksdict=True).open(path)
 data = SimpleNamespace(offset_key=%(offset_key)r, _db_for_partition=lambda partition: db)
 topic = SimpleNamespace(get_topic_name=lambda: "markets-changelog")
-table = SimpleNamespace(name="markets", data=data, changelog_topic=topic)
-state.BY_NAME["markets"] = table
+table = type("Table", (), {"name": "markets", "data": data, "changelog_topic": topic})()
 event = SimpleNamespace(message=SimpleNamespace(partition=0))
 io = RocksTableIO(16)
 io.stage(table, event, "a", {"v": 1}, BatchSender())
