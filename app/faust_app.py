@@ -64,7 +64,7 @@ app = PlatformApp(
     producer_max_request_size=4 * 1024 * 1024,
     producer_acks=-1,
     autodiscover=["agents", "web", "app.commands", "app.cmd_replay", "app.cmd_simulate",
-                 "app.cmd_sink", "app.cmd_descriptions"],
+                 "app.cmd_sink", "app.cmd_descriptions", "app.cmd_migrate_tables"],
     origin="app",
     TableManager=BulkTableManager,
     Stream=LeanStream,
