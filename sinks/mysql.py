@@ -1,4 +1,9 @@
-"""MySQL sink: batched, idempotent upserts guarded by each market's version."""
+"""MySQL sink: batched, idempotent writes guarded by each market's version.
+
+A market version is one ``markets`` row (its outcomes as JSON on it) and, when it changed a
+price or the status, one ``market_history`` row (the changes as published); ``outcomes`` and
+``odds_history`` are views over them (``sinks/sql/V004__market_versions.sql``).
+"""
 
 from __future__ import annotations
 
@@ -38,32 +43,30 @@ def _upsert(table: str, keys: tuple[str, ...], columns: tuple[str, ...]) -> Stat
                      f"\nON DUPLICATE KEY UPDATE\n    {_guarded(columns)}", len(names))
 
 
-def _insert_ignore(table: str, names: tuple[str, ...]) -> Statement:
-    return Statement(f"INSERT IGNORE INTO {table} ({', '.join(names)}) VALUES ",  # noqa: S608
-                     "", len(names))
+def _append(table: str, names: tuple[str, ...]) -> Statement:
+    # A row already there (keyed by version) stays as it is. Not INSERT IGNORE: that makes
+    # aiomysql warn on every re-delivered row, and turns errors such as truncation into
+    # warnings.
+    return Statement(f"INSERT INTO {table} ({', '.join(names)}) VALUES ",  # noqa: S608
+                     "\nON DUPLICATE KEY UPDATE version = version", len(names))
 
 
 MARKET_KEY = ("event_id", "market_id", "specifiers")
 UPSERT_MARKETS = _upsert("markets", MARKET_KEY, (
     "name", "status", "producer", "margin", "certainty", "void_reason", "cancelled", "cancels",
-    "updated_ts"))
-UPSERT_OUTCOMES = _upsert("outcomes", (*MARKET_KEY, "outcome_id"), (
-    "name", "odds", "active", "probability", "result", "void_factor", "dead_heat_factor"))
+    "outcomes", "updated_ts"))
 UPSERT_EVENTS = _upsert("events", ("event_id",), (
     "status", "match_status", "home_score", "away_score", "clock", "start_time", "sport",
     "competition", "home", "away", "updated_ts"))
-INSERT_SETTLEMENTS = _insert_ignore("settlements", (
+INSERT_SETTLEMENTS = _append("settlements", (
     *MARKET_KEY, "version", "type", "status", "certainty", "ts", "detail"))
-INSERT_HISTORY = _insert_ignore("odds_history", (
-    *MARKET_KEY, "outcome_id", "version", "old_odds", "new_odds", "ts"))
+INSERT_HISTORY = _append("market_history", (
+    *MARKET_KEY, "version", "producer", "ts", "changes"))
 
-# Outcomes a newer snapshot no longer carries are removed, looked up by the written
-# markets' keys (a range on the primary key; by event id it read every outcome of the event).
-DELETE_DROPPED_OUTCOMES = Statement(
-    "DELETE o FROM outcomes o\n"
-    "JOIN markets m ON o.event_id = m.event_id AND o.market_id = m.market_id\n"
-    "              AND o.specifiers = m.specifiers\n"
-    "WHERE o.version < m.version AND (o.event_id, o.market_id, o.specifiers) IN (", ")", 3)
+#: The outcome fields a market row keeps, the columns of the ``outcomes`` view; a field
+#: that is null is left out.
+OUTCOME_FIELDS = ("id", "name", "odds", "active", "probability", "result", "void_factor",
+                  "dead_heat_factor")
 
 
 class SinkUnavailable(RuntimeError):
@@ -109,9 +112,15 @@ def _cancels(snapshot: Snapshot) -> list[Snapshot]:
     return legacy_cancels(snapshot.get("cancel"), snapshot["updated_ts"])
 
 
+def outcomes_json(snapshot: Snapshot) -> str:
+    """The ``outcomes`` column of a market's row."""
+    return orjson.dumps([{k: o[k] for k in OUTCOME_FIELDS if o.get(k) is not None}
+                         for o in snapshot["outcomes"]]).decode()
+
+
 def market_rows(snapshots: Sequence[Snapshot]) -> list[tuple[Any, ...]]:
     """Rows for ``UPSERT_MARKETS``: ``cancelled`` when a cancel has no window (its reason
-    then), every cancel with its window in ``cancels``."""
+    then), every cancel with its window in ``cancels``, the outcomes in ``outcomes``."""
     rows = []
     for s in snapshots:
         settlement = s.get("settlement") or {}
@@ -122,18 +131,8 @@ def market_rows(snapshots: Sequence[Snapshot]) -> list[tuple[Any, ...]]:
                      settlement.get("certainty"), None if void_reason is None else str(
                          void_reason), int(voided is not None),
                      orjson.dumps(cancels).decode() if cancels else None,
-                     s["updated_ts"], s["version"]))
+                     outcomes_json(s), s["updated_ts"], s["version"]))
     return rows
-
-
-def outcome_rows(snapshots: Sequence[Snapshot]) -> list[tuple[Any, ...]]:
-    """Rows for ``UPSERT_OUTCOMES``."""
-    return [
-        (*_market_key(s), o["id"], o.get("name"), o["odds"], o["active"], o["probability"],
-         o.get("result"), o.get("void_factor"), o.get("dead_heat_factor"), s["version"])
-        for s in snapshots
-        for o in s["outcomes"]
-    ]
 
 
 def event_rows(events: Sequence[Snapshot]) -> list[tuple[Any, ...]]:
@@ -156,12 +155,12 @@ def settlement_rows(records: Sequence[Snapshot]) -> list[tuple[Any, ...]]:
 
 
 def history_rows(records: Sequence[Snapshot]) -> list[tuple[Any, ...]]:
-    """Rows for ``INSERT_HISTORY``: one per price change listed in ``odds-changes.v2`` values."""
+    """Rows for ``INSERT_HISTORY``: one per ``odds-changes.v2`` value, a market version, with
+    its ``changes`` as published."""
     return [
-        (r["event_id"], r["market_id"], r["specifiers"], c["outcome_id"], r["version"],
-         c["old"], c["new"], r["ts"])
+        (*_market_key(r), r["version"], r["producer"], r["ts"],
+         orjson.dumps(r["changes"]).decode())
         for r in records
-        for c in r["changes"] if c["kind"] == "price"
     ]
 
 
@@ -236,24 +235,20 @@ class MySQLSink:
         markets = latest(batch.markets, _market_key)
         tables: list[tuple[str, Statement, list[tuple[Any, ...]]]] = [
             ("markets", UPSERT_MARKETS, market_rows(markets)),
-            ("outcomes", UPSERT_OUTCOMES, outcome_rows(markets)),
             ("events", UPSERT_EVENTS,
              event_rows(latest(batch.events, lambda e: e["event_id"]))),
             ("settlements", INSERT_SETTLEMENTS, settlement_rows(batch.settlements)),
-            ("odds_history", INSERT_HISTORY, history_rows(batch.odds_changes)),
+            ("market_history", INSERT_HISTORY, history_rows(batch.odds_changes)),
         ]
         tables = [t for t in tables if t[2]]
         if not tables:
             return 0
         started = time.perf_counter()
         pool = await self._connect()
-        writes = [(statement, rows) for _table, statement, rows in tables]
-        if markets:
-            writes.append((DELETE_DROPPED_OUTCOMES, [_market_key(s) for s in markets]))
         async with pool.acquire() as conn:
             try:
                 async with conn.cursor() as cur:
-                    for statement, rows in writes:
+                    for _table, statement, rows in tables:
                         for sql in statements(statement, rows, conn.escape_string,
                                               conn.encoding):
                             await cur.execute(sql)

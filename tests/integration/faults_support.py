@@ -386,7 +386,8 @@ async def mysql_tables(config: MySQLConfig) -> dict[str, set[tuple[Any, ...]]]:
     return {
         "markets": set(await mysql_rows(config, (
             "SELECT event_id, market_id, specifiers, name, status, producer, margin,"
-            " certainty, void_reason, cancelled, cancels, updated_ts, version FROM markets"))),
+            " certainty, void_reason, cancelled, cancels, outcomes, updated_ts, version"
+            " FROM markets"))),
         "outcomes": set(await mysql_rows(config, (
             "SELECT event_id, market_id, specifiers, outcome_id, name, odds, active,"
             " probability, result, void_factor, dead_heat_factor, version FROM outcomes"))),
@@ -399,10 +400,14 @@ async def mysql_tables(config: MySQLConfig) -> dict[str, set[tuple[Any, ...]]]:
 def expected_tables(expected: Expected) -> dict[str, set[tuple[Any, ...]]]:
     """The rows the sink must hold for the reference, built by the sink's own row functions
     from the published forms (what the sink reads)."""
-    from sinks.mysql import event_rows, market_rows, outcome_rows
+    from sinks.mysql import event_rows, market_rows
 
     markets = list(expected.public_markets().values())
-    return {"markets": set(market_rows(markets)), "outcomes": set(outcome_rows(markets)),
+    outcomes = {(s["event_id"], s["market_id"], s["specifiers"], o["id"], o.get("name"),
+                 o["odds"], o["active"], o["probability"], o.get("result"),
+                 o.get("void_factor"), o.get("dead_heat_factor"), s["version"])
+                for s in markets for o in s["outcomes"]}  # the columns of the outcomes view
+    return {"markets": set(market_rows(markets)), "outcomes": outcomes,
             "events": set(event_rows(list(expected.public_events().values())))}
 
 

@@ -285,9 +285,17 @@ async def check(platform: Platform, worker: Worker, reference: MemoryState,
     assert sorted(outcomes) == sorted(
         (v["market_id"], o["id"], o["result"], o["void_factor"], o["dead_heat_factor"])
         for v in markets.values() for o in v["outcomes"])
+    versions = [v for _k, v in expected_versions]
+    # A row per version; a status change the worker's clock caused has that clock's ts.
     history = await mysql_rows(platform.mysql, "SELECT event_id, market_id, specifiers,"
-                               " outcome_id, version, old_odds, new_odds, ts FROM odds_history")
-    assert sorted(history) == sorted(history_rows([v for _k, v in expected_versions]))
+                               " version, producer, changes FROM market_history")
+    assert sorted(history) == sorted((*r[:5], r[6]) for r in history_rows(versions))
+    prices = await mysql_rows(platform.mysql, "SELECT event_id, market_id, specifiers,"
+                              " outcome_id, version, old_odds, new_odds, ts FROM odds_history")
+    assert sorted(prices) == sorted(
+        (v["event_id"], v["market_id"], v["specifiers"], c["outcome_id"], v["version"],
+         c["old"], c["new"], v["ts"]) for v in versions for c in v["changes"]
+        if c["kind"] == "price")
     settled = await mysql_rows(platform.mysql, "SELECT COUNT(*) FROM settlements")
     assert settled[0][0] == sum(expected_settlements.values())
     event_row = await mysql_rows(platform.mysql, "SELECT status, home_score, away_score, home"
