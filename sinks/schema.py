@@ -22,6 +22,8 @@ MIGRATION_NAME = re.compile(r"^V(\d{3})__[a-z0-9_]+\.sql$")
 #: applied (DDL commits on its own, so a crash can leave a statement done and unrecorded):
 #: table exists, duplicate column, duplicate key name.
 ALREADY_APPLIED = frozenset({1050, 1060, 1061})
+#: Seconds of each wait for the migration lock, between log lines.
+LOCK_WAIT_SECONDS = 60
 
 CREATE_HISTORY = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -69,8 +71,7 @@ async def _apply(conn: Any, applied: list[int]) -> None:
     async with conn.cursor() as cur:
         await cur.execute(CREATE_HISTORY)
         await cur.execute(CREATE_PROGRESS)
-        # One applier at a time, across workers starting together.
-        await cur.execute("SELECT GET_LOCK('odds_schema_migrations', 60)")
+        await _lock(cur)
         try:
             await cur.execute("SELECT version FROM schema_migrations")
             done = {row[0] for row in await cur.fetchall()}
@@ -94,6 +95,18 @@ async def _apply(conn: Any, applied: list[int]) -> None:
                 applied.append(version)
         finally:
             await cur.execute("SELECT RELEASE_LOCK('odds_schema_migrations')")
+
+
+async def _lock(cur: Any) -> None:
+    """Take the migration lock: one applier at a time, across processes starting together,
+    however long another one's migration takes (a conversion of many rows)."""
+    while True:
+        await cur.execute("SELECT GET_LOCK('odds_schema_migrations', %s)",
+                          (LOCK_WAIT_SECONDS,))
+        (locked,) = await cur.fetchone()
+        if locked == 1:
+            return
+        log.info("waiting for another process to finish the schema migrations")
 
 
 async def _execute_once(cur: Any, statement: str, name: str) -> None:

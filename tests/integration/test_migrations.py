@@ -3,6 +3,7 @@ and V004 converts a V003 database's rows."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -70,6 +71,23 @@ async def test_a_migration_interrupted_after_some_ddl_is_completed(conn: Any) ->
     assert {"result", "void_factor", "dead_heat_factor"} <= await columns(conn, "outcomes")
     assert "odds_history" in {t for (t,) in await tables(conn)}
     assert await apply_migrations(conn) == []
+
+
+async def test_a_second_applier_waits_for_the_first_however_long_it_takes(
+        conn: Any, database: MySQLConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(schema, "LOCK_WAIT_SECONDS", 1)
+    async with conn.cursor() as cur:  # the first applier, still converting
+        await cur.execute("SELECT GET_LOCK('odds_schema_migrations', 1)")
+        second = await connect(database)
+        try:
+            waiting = asyncio.create_task(apply_migrations(second))
+            await asyncio.sleep(2.5)  # more than one wait for the lock
+            assert not waiting.done()
+            assert "markets" not in {t for (t,) in await tables(conn)}
+            await cur.execute("SELECT RELEASE_LOCK('odds_schema_migrations')")
+            assert await asyncio.wait_for(waiting, 30) == [v for v, _, _ in migrations()]
+        finally:
+            second.close()
 
 
 async def tables(conn: Any) -> list[tuple[str]]:
