@@ -7,12 +7,13 @@ import sys
 
 from faust.types.web import Web
 
-from app.delivery import DELIVERIES
+from app.faust_seams.delivery import DELIVERIES
+from app.faust_seams.drain import LeanApp
+from app.faust_seams.recovery import BulkTableManager
+from app.faust_seams.take import LeanStream
 from app.kafka_security import faust_credentials
-from app.lean import LeanApp
-from app.recovery import BulkTableManager
-from app.take import LeanStream
 from config import get_settings
+from tables.store import store_url
 from web.server import PlatformWeb
 
 settings = get_settings()
@@ -40,7 +41,7 @@ app = PlatformApp(
     settings.app_id,
     broker=settings.broker_url,
     broker_credentials=faust_credentials(settings),
-    store=settings.store,
+    store=store_url(settings.store),
     datadir=str(settings.datadir),
     topic_partitions=settings.topic_partitions,
     topic_replication_factor=settings.topic_replication,

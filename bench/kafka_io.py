@@ -16,7 +16,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.protocol.admin import DeleteGroupsRequest
 
 from app.admin import bootstrap_servers
-from app.committed_end import read_committed_ends
+from app.faust_seams.committed_end import read_committed_ends
 from bench.workload import Feed, stamp
 from models.placement import partition_for
 

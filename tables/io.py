@@ -22,11 +22,12 @@ from typing import Any, Protocol
 
 import orjson
 from faust.types import EventT, TableT
-from rocksdict import WriteBatch, WriteOptions
+from rocksdict import WriteOptions
 
 from models.market import Snapshot
 from sinks.kafka_batch import BatchSender
 from tables import state
+from tables.store import PartitionedStore
 
 
 class TableIO(Protocol):
@@ -105,8 +106,9 @@ class RocksTableIO:
             db.flush()
 
     @staticmethod
-    def _db(table: TableT[Any, Any], partition: int) -> Any:
-        return table.data._db_for_partition(partition)  # type: ignore[attr-defined]
+    def _store(table: TableT[Any, Any]) -> PartitionedStore:
+        store: PartitionedStore = table.data  # type: ignore[assignment]
+        return store
 
     def get(self, table: TableT[Any, Any], partition: int, event: EventT[Any],
             key: str) -> Snapshot | None:
@@ -114,7 +116,7 @@ class RocksTableIO:
         cache = self.caches.get(table.name)
         if cache is not None and (hit := cache.get(partition, raw_key)) is not None:
             return hit
-        raw = self._db(table, partition).get(raw_key)
+        raw = self._store(table).partition_db(partition).get(raw_key)
         if raw is None:
             return None
         value: Snapshot = orjson.loads(raw)
@@ -134,16 +136,10 @@ class RocksTableIO:
     def apply(self, offsets: dict[tuple[str, int], int]) -> None:
         """Write staged values once their changelog records are acknowledged."""
         for (table, partition), items in self.staged.items():
-            batch = WriteBatch(raw_mode=True)
-            for raw_key, raw_value, _ in items:
-                batch.put(raw_key, raw_value)
             offset = offsets.get((table.changelog_topic.get_topic_name(), partition))
-            if offset is not None:
-                # Recovery resumes after this offset: written atomically with the values.
-                store: Any = table.data
-                batch.put(store.offset_key, str(offset).encode())
-            db = self._db(table, partition)
-            db.write(batch, self.write_options)
+            db = self._store(table).write_partition(
+                partition, ((raw_key, raw_value) for raw_key, raw_value, _ in items), offset,
+                self.write_options)
             self.unlogged[(table.name, partition)] = db
             cache = self.caches.get(table.name)
             if cache is not None:

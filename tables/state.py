@@ -15,6 +15,7 @@ from app import topics
 from app.faust_app import app, settings
 from models.market import Snapshot
 from models.placement import partition_for
+from tables.store import PartitionedStore
 
 
 def _table(name: str, help_: str, changelog: TopicT | None = None) -> TableT[Any, Any]:
@@ -76,11 +77,9 @@ def event_context(event: EventT[Any]) -> Iterator[None]:
 def partition_items(table: TableT[Any, Any], partition: int) -> Iterator[tuple[str, Snapshot]]:
     """Yield the entries of one partition of a table keyed by event-scoped keys."""
     store: Any = table.data
-    db_for_partition = getattr(store, "_db_for_partition", None)
-    if db_for_partition is not None:
-        for raw_key, raw_value in db_for_partition(partition).items():
-            if raw_key != store.offset_key and raw_value is not None:
-                yield raw_key.decode(), orjson.loads(raw_value)
+    if isinstance(store, PartitionedStore):
+        for raw_key, raw_value in store.partition_items(partition):
+            yield raw_key.decode(), orjson.loads(raw_value)
         return
     for key, value in list(store.items()):
         text = key.decode() if isinstance(key, bytes) else str(key)

@@ -6,7 +6,7 @@ from typing import Any
 
 from faust.types import TP
 
-from app.lean import LeanConsumer
+from app.faust_seams.drain import LeanConsumer
 
 FEED = TP("feed.v1", 0)
 MARKETS = TP("odds-markets-changelog", 0)

@@ -7,7 +7,7 @@ import pytest
 from faust.types import StreamT
 
 from app.faust_app import app
-from app.take import LeanStream
+from app.faust_seams.take import LeanStream
 
 #: Far longer than the test may take: a batch that waited for it would time the test out.
 WITHIN = 60.0

@@ -18,12 +18,14 @@ import os, sys
 from types import SimpleNamespace
 from faust.stores.rocksdb import RocksDBOptions
 from sinks.kafka_batch import BatchSender
-from tables import state
 from tables.io import RocksTableIO
+from tables.store import PartitionedStore
 
 path, flush_last = sys.argv[1], sys.argv[2] == "flush"
 db = RocksDBOptions(use_rocksdict=True).open(path)
-data = SimpleNamespace(offset_key=%(offset_key)r, _db_for_partition=lambda partition: db)
+# The platform's store without Faust's app and table around it: its one database.
+data = PartitionedStore.__new__(PartitionedStore)
+data._db_for_partition = lambda partition: db
 topic = SimpleNamespace(get_topic_name=lambda: "markets-changelog")
 table = type("Table", (), {"name": "markets", "data": data, "changelog_topic": topic})()
 event = SimpleNamespace(message=SimpleNamespace(partition=0))
@@ -42,7 +44,7 @@ os._exit(0)
 
 
 def _run_and_reopen(path: Path, mode: str) -> dict[bytes, bytes]:
-    child = CHILD % {"offset_key": OFFSET_KEY}
+    child = CHILD
     subprocess.run([sys.executable, "-c", child, str(path), mode], check=True,
                    cwd=Path(__file__).parents[2], timeout=60)
     db = RocksDBOptions(use_rocksdict=True).open(path)

@@ -35,14 +35,9 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, ConsumerT, TransportT
 from mode import Service
 
-from app.committed_end import read_committed_ends
-from app.delivery import DELIVERIES
+from app.faust_seams.committed_end import read_committed_ends
+from app.faust_seams.delivery import DELIVERIES
 
-#: The faust-streaming release that this module, ``app.take``, ``app.recovery``,
-#: ``app.delivery`` and ``tables.io`` / ``tables.state`` were written against: they override
-#: or read Faust internals, so another release must be read against them before it is used
-#: (``tests/unit/test_faust_seams.py`` fails until then).
-FAUST_VERSION = "0.15.3"
 #: Records handed over between two yields to the event loop (Faust: 100).
 YIELD_EVERY = 1000
 #: A fetch answers once this much is waiting, or after ``FETCH_MAX_WAIT_MS`` (Faust: 1 byte,

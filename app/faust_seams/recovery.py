@@ -10,9 +10,10 @@ from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.types import TP, ConsumerT
 
-from app.committed_end import committed_reader
-from app.lean import client_kwargs
+from app.faust_seams.committed_end import committed_reader
+from app.faust_seams.drain import client_kwargs
 from tables.restore import Target, restore
+from tables.store import PartitionedStore
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +57,12 @@ class BulkRecovery(Recovery):
         for tp in tps:
             table = self.tp_to_table.get(tp)
             store: Any = getattr(table, "data", None)
-            db_for_partition = getattr(store, "_db_for_partition", None)
             highwater = self.active_highwaters.get(tp)
             start = destination[tp] + 1  # super() set every one: -1 when nothing is stored
-            if db_for_partition is None or highwater is None or highwater < start:
+            if (not isinstance(store, PartitionedStore) or highwater is None
+                    or highwater < start):
                 continue
-            targets[tp] = Target(start, highwater, db_for_partition(tp.partition),
+            targets[tp] = Target(start, highwater, store.partition_db(tp.partition),
                                  store.offset_key)
         return targets
 
