@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 
 from bench import report, run
 from bench.kafka_io import updated_ts
@@ -29,21 +30,30 @@ def test_steady_rate_is_the_slope_between_ten_and_ninety_percent() -> None:
 
 def test_targets_come_from_the_results_document() -> None:
     results = {
-        "throughput": {"rate_msgs": 7000, "mysql": {"lag_s": 2.0}},
-        "ceilings": {"faust_naive": {"rate_msgs": 1000}, "faust_noop": {"rate_msgs": 12000},
+        "throughput": {"rate_msgs": 7000, "messages": 1000,
+                       "mysql": {"lag_s": 2.0, "rows": {"markets": 2500, "events": 300}},
+                       "cpu": {"worker0_cores": 0.15, "sink_cores": 0.05, "mariadb_cores": 0.05,
+                               "kafka_cores": 0.05, "machine_cores": 0.3, "wall_s": 1.0}},
+        "ceilings": {"faust_naive": {"rate_msgs": 1000}, "faust_noop": {
+            "rate_msgs": 12000, "messages": 1000, "cpu": {"ceiling_cores": 0.1, "wall_s": 1.0}},
                      "passthrough": {"rate_msgs": 35000}},
         "latency": [{"offered_rate": 1000.0, "nominal": True, "p99_ms": 40},
                     {"offered_rate": 5000.0, "nominal": True, "p99_ms": 120},
-                    {"offered_rate": 5000.0, "nominal": False, "p99_ms": 1}],
+                    {"offered_rate": 5600.0, "nominal": False, "p99_ms": 300}],
         "state": {"rss_bytes": 2**29, "restart_local": {"ready_s": 4.0},
                   "restart_changelog": {"ready_s": 70.0}},
     }
     values = report.summary(results)
-    assert values["ratio_naive"] == 7.0 and values["p99_5000"] == 120
+    assert values["ratio_naive"] == 7.0 and values["p99_80"] == 300
+    assert values["worker_cpu_ms"] == 0.15 and values["all_cpu_ms"] == 0.3
+    assert values["worker_vs_noop"] == pytest.approx(1.5)
+    assert values["mysql_rows_per_msg"] == 2.8
     table = report.targets_table(results)
-    assert "| latency p99 at 5,000 msg/s (ms) | 120 | <= 100 | no |" in table
-    assert "| platform / naive Faust baseline | 7.00 | >= 6 | yes |" in table
-    assert "restart to ready from the changelog alone (s) | 70.00 | <= 60 | no" in table
+    assert "| latency p99 at 80% of the measured maximum (ms) | 300 | <= 250 | no |" in table
+    assert "| throughput / naive Faust agent's | 7.00 | >= 4 | yes |" in table
+    assert "| worker CPU per feed message (ms) | 0.150 | <= 0.16 | yes |" in table
+    assert "| MySQL rows per feed message | 2.80 | <= 4 | yes |" in table
+    assert "restart to ready from the topics alone (s) | 70.00 | <= 30 | no" in table
     assert "Run" in report.render({**results, "machine": {}, "options": {}})
 
 
@@ -86,7 +96,7 @@ def test_cpu_per_message_gives_the_ceiling_of_a_worker_that_cost_nothing() -> No
         report.render({"throughput": inline, "machine": {"cores": 2}, "options": {}}))
     assert report.cpu_per_message({"messages": 1000, "cpu": {}}) == {}
     assert report.services_ceiling({"messages": 0, "cpu": run["cpu"]}, 2) is None
-    assert "CPU per feed message" not in report.render(
+    assert "CPU per feed message in the one-worker run" not in report.render(
         {"throughput": {"messages": 0}, "machine": {}, "options": {}})
 
 
