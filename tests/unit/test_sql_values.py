@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pymysql.converters import escape_item, escape_string
 
-from sinks.sql_values import Statement, statements
+from sinks.sql_values import Statement, backslash_escape, statements
 
 VALUES = st.one_of(st.none(), st.booleans(), st.integers(), st.text(),
                    st.floats(allow_nan=False, allow_infinity=False))
@@ -49,6 +49,11 @@ def test_a_limit_splits_rows_into_statements_of_at_most_that_size(
             pytest.fail(f"statement {sql[:80]!r} is not rows {start}.. in order")
         assert len(sql) <= limit or len(rebuilt[-1]) == 1  # one long row goes alone
     assert start == len(rows)
+
+
+@given(st.text() | st.text(alphabet="\\\0\n\r\x1a\"'xé"))
+def test_backslash_escape_is_pymysqls(text: str) -> None:
+    assert backslash_escape(text) == escape_string(text)
 
 
 def test_quotes_and_backslashes_are_escaped() -> None:
