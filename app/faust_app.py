@@ -13,7 +13,6 @@ from app.faust_seams.recovery import BulkTableManager
 from app.faust_seams.take import LeanStream
 from app.kafka_security import faust_credentials
 from config import get_settings
-from tables.store import store_url
 from web.server import PlatformWeb
 
 settings = get_settings()
@@ -41,7 +40,7 @@ app = PlatformApp(
     settings.app_id,
     broker=settings.broker_url,
     broker_credentials=faust_credentials(settings),
-    store=store_url(settings.store),
+    store=settings.store,
     datadir=str(settings.datadir),
     topic_partitions=settings.topic_partitions,
     topic_replication_factor=settings.topic_replication,

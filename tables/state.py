@@ -15,7 +15,7 @@ from app import topics
 from app.faust_app import app, settings
 from models.market import Snapshot
 from models.placement import partition_for
-from tables.store import PartitionedStore
+from tables.store import PartitionedStore, store_url
 
 
 def _table(name: str, help_: str, changelog: TopicT | None = None) -> TableT[Any, Any]:
@@ -38,6 +38,7 @@ def _table(name: str, help_: str, changelog: TopicT | None = None) -> TableT[Any
         changelog_topic=changelog,
         help=help_,
         options=settings.rocksdb_options() if settings.store == "rocksdb://" else None,
+        store=store_url(settings.store, name),
     )
 
 

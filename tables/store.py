@@ -1,8 +1,10 @@
 """The tables' store: Faust's RocksDB store (rocksdict driver) with its partition databases
 open to the batched table I/O (``tables.io``), the bulk restore and partition scans.
 
-Registered with Faust under ``PARTITIONED_ROCKSDB``; the app uses it wherever the settings
-say ``rocksdb://``, so everything this module relies on in Faust's store is here.
+Registered with Faust under its own URL scheme (``SCHEME``); every table is created with it
+wherever the settings say ``rocksdb://`` (a per-table URL: Faust reads the app's store from
+``APP_STORE`` itself, over any argument), so everything this module relies on in Faust's store
+is here.
 """
 
 from __future__ import annotations
@@ -13,9 +15,8 @@ from typing import Any
 from faust.stores import STORES
 from faust.stores.rocksdb import Store as FaustRocksStore
 
-#: The URL scheme of ``PartitionedStore`` (``{scheme}://``).
+#: The URL scheme of ``PartitionedStore``.
 SCHEME = "partitioned-rocksdb"
-URL = f"{SCHEME}://"
 
 
 class PartitionedStore(FaustRocksStore):
@@ -55,6 +56,7 @@ class PartitionedStore(FaustRocksStore):
 STORES.aliases.setdefault(SCHEME, f"{__name__}:PartitionedStore")
 
 
-def store_url(setting: str) -> str:
-    """The Faust store URL for the ``APP_STORE`` setting (``rocksdb://``: this store)."""
-    return URL if setting == "rocksdb://" else setting
+def store_url(setting: str, table: str) -> str | None:
+    """The store URL of ``table`` for the ``APP_STORE`` setting: this store's, named after the
+    table as Faust names its files, for ``rocksdb://``; None (the app's) otherwise."""
+    return f"{SCHEME}:{table}" if setting == "rocksdb://" else None

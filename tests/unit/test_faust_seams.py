@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import faust
 import faust.stores
 
@@ -17,6 +22,18 @@ def test_the_installed_faust_is_the_release_the_seams_were_written_against() -> 
 
 
 def test_the_rocksdb_setting_gets_the_platform_store_by_its_url() -> None:
-    assert faust.stores.by_url(store_url("rocksdb://")) is PartitionedStore
+    url = store_url("rocksdb://", "markets.v1")
+    assert url is not None and faust.stores.by_url(url) is PartitionedStore
     assert issubclass(PartitionedStore, faust.stores.by_url("rocksdb://"))
-    assert store_url("memory://") == "memory://"
+    assert store_url("memory://", "markets.v1") is None
+
+
+def test_every_table_on_rocksdb_is_the_platform_store(tmp_path: Path) -> None:
+    found = subprocess.run(
+        [sys.executable, "-c", "from tables import state\n"
+         "print(sorted({type(t.data).__name__ for t in state.TABLES}), "
+         "sorted(str(t.data.partition_path(0).name) for t in state.TABLES))"],
+        env={**os.environ, "APP_STORE": "rocksdb://", "APP_DATADIR": str(tmp_path)},
+        cwd=Path(__file__).parents[2], capture_output=True, text=True, timeout=60, check=True)
+    assert found.stdout.split("] [")[0] == "['PartitionedStore'"
+    assert "'markets.v1-0.db'" in found.stdout and "'applied-0.db'" in found.stdout
