@@ -288,15 +288,15 @@ class Expected:
     settlements: int
     seconds: float
 
-    def public_markets(self) -> dict[str, Any]:
-        from agents.odds import public_market
+    def published_markets(self) -> dict[str, Any]:
+        """The ``markets.v1`` values: the snapshots themselves."""
+        return dict(self.markets)
 
-        return {k: public_market(v) for k, v in self.markets.items()}
+    def published_events(self) -> dict[str, Any]:
+        """The ``events.v1`` values."""
+        from models.event import published_event
 
-    def public_events(self) -> dict[str, Any]:
-        from models.event import public_event
-
-        return {k: public_event(v) for k, v in self.events.items()}
+        return {k: published_event(v) for k, v in self.events.items()}
 
     def views(self) -> dict[str, Any]:
         from web.readmodel import event_view
@@ -402,13 +402,13 @@ def expected_tables(expected: Expected) -> dict[str, set[tuple[Any, ...]]]:
     from the published forms (what the sink reads)."""
     from sinks.mysql import event_rows, market_rows
 
-    markets = list(expected.public_markets().values())
+    markets = list(expected.published_markets().values())
     outcomes = {(s["event_id"], s["market_id"], s["specifiers"], o["id"], o.get("name"),
                  o["odds"], o["active"], o["probability"], o.get("result"),
                  o.get("void_factor"), o.get("dead_heat_factor"), s["version"])
                 for s in markets for o in s["outcomes"]}  # the columns of the outcomes view
     return {"markets": set(market_rows(markets)), "outcomes": outcomes,
-            "events": set(event_rows(list(expected.public_events().values())))}
+            "events": set(event_rows(list(expected.published_events().values())))}
 
 
 async def mysql_counts(config: MySQLConfig) -> tuple[int, int]:
@@ -467,16 +467,25 @@ async def read_records(topic: str, bootstrap: str) -> list[Raw]:
     return sorted(found, key=lambda r: (r.partition, r.offset))
 
 
+def _versioned(value: dict[str, Any]) -> dict[str, Any]:
+    """A record without the fields that may change under the same version (marks)."""
+    from models.event import UNVERSIONED_EVENT
+    from models.market import UNVERSIONED_MARKET
+
+    unversioned = UNVERSIONED_MARKET if "market_id" in value else UNVERSIONED_EVENT
+    return {k: v for k, v in value.items() if k not in unversioned}
+
+
 def regressions(records: Iterable[Raw]) -> list[str]:
     """Keys whose published versions ever go back, or whose repeated version (an
-    at-least-once re-publication) carries a different value."""
+    at-least-once re-publication, or marks moved on) carries other content."""
     latest: dict[str, tuple[int, Any]] = {}
     bad: list[str] = []
     for rec in records:
         version = rec.value["version"]
         held = latest.get(rec.key)
-        if held is not None and (version < held[0] or (version == held[0]
-                                                       and rec.value != held[1])):
+        if held is not None and (version < held[0] or (
+                version == held[0] and _versioned(rec.value) != _versioned(held[1]))):
             bad.append(f"{rec.key}@{rec.partition}:{rec.offset} v{version} after v{held[0]}")
         if held is None or version >= held[0]:
             latest[rec.key] = (version, rec.value)
@@ -497,8 +506,8 @@ class StateCheck:
 
     def __post_init__(self) -> None:
         self.views = self.expected.views()
-        self.markets = self.expected.public_markets()
-        self.events = self.expected.public_events()
+        self.markets = self.expected.published_markets()
+        self.events = self.expected.published_events()
         self.tables = expected_tables(self.expected)
 
     async def http(self, workers: Iterable[Worker]) -> bool:

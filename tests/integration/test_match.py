@@ -12,9 +12,8 @@ from typing import Any
 import orjson
 import pytest
 
-from agents.odds import public_market
 from models.engine import Rules
-from models.event import public_event
+from models.event import published_event
 from models.market import market_key
 from models.memory import MemoryState, replay
 from sinks.mysql import history_rows
@@ -254,9 +253,8 @@ async def check(platform: Platform, worker: Worker, reference: MemoryState,
     assert next(m for m in body["markets"] if m["market_id"] == "29")["cancels"] == []
 
     topic = platform.topic
-    assert await read_compacted(topic("markets.v1")) == {
-        k: public_market(v) for k, v in markets.items()}
-    assert (await read_compacted(topic("events.v1")))[EVENT] == public_event(
+    assert await read_compacted(topic("markets.v1")) == markets
+    assert (await read_compacted(topic("events.v1")))[EVENT] == published_event(
         reference.events[EVENT])
     expected_settlements = Counter(
         (r.key, r.value["type"], r.value["version"]) for p in plans for r in p.settlements)
