@@ -1,9 +1,10 @@
 """Typed records: what msgspec Structs would save the worker, measured on the bench workload.
 
-The performance-by-design issue's move 3 proposes msgspec Structs for the feed messages and the market and event
-snapshots. This probe measures, in process and before any refactor, what that would change on
-the workload of ``bench.planning`` (``bench.workload``, 2,000 events, seed 1; the first
-``--messages - --measure`` messages warm the state, the last ``--measure`` are measured):
+The performance-by-design issue's move 3 proposes msgspec Structs for the feed messages and
+the market and event snapshots. This probe measures, in process and before any refactor, what
+that would change on the workload of ``bench.planning`` (``bench.workload``, 2,000 events,
+seed 1; the first ``--messages - --measure`` messages warm the state, the last ``--measure``
+are measured):
 
 a. decoding and validating a feed record: ``models.feed.decode`` (orjson, then
    ``models.fastcheck`` or the JSON Schema, then canonical specifiers) against one
