@@ -61,8 +61,12 @@ applied = _table("applied", "The offset of the last feed record applied, per par
 betfair_markets = _table("betfair-markets", "Betfair market caches, by market id.")
 
 TABLES = (markets, events, producers, applied, betfair_markets)
+#: Each table by a name that stays (metrics labels; ``BatchPlan.table_writes``), whatever its
+#: store is called.
+LABELS = {"markets": markets, "events": events, "producers": producers, "applied": applied,
+          "betfair-markets": betfair_markets}
 #: The tables by the names ``BatchPlan.table_writes`` gives them.
-BY_NAME = {"markets": markets, "events": events, "producers": producers}
+BY_NAME = {name: LABELS[name] for name in ("markets", "events", "producers")}
 
 
 @contextmanager

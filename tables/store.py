@@ -33,6 +33,13 @@ class PartitionedStore(FaustRocksStore):
             if raw_key != offset_key and raw_value is not None:
                 yield raw_key, raw_value
 
+    def estimated_keys(self, partitions: Iterable[int]) -> int:
+        """About how many keys the open databases of ``partitions`` hold (RocksDB's estimate)."""
+        dbs = self._dbs
+        wanted = set(partitions)
+        return sum(int(db.property_int_value("rocksdb.estimate-num-keys") or 0)
+                   for partition, db in list(dbs.items()) if partition in wanted)
+
     def write_partition(self, partition: int, items: Iterable[tuple[bytes, bytes]],
                         offset: int | None, options: Any = None) -> Any:
         """Write ``items`` and, when given, the changelog offset they reach, atomically;

@@ -16,6 +16,7 @@ from app import topics
 from app.faust_app import app, settings
 from models.placement import partition_for
 from tables import state
+from tables.store import PartitionedStore
 from web.replica import REPLICA
 
 log = logging.getLogger(__name__)
@@ -68,12 +69,9 @@ def _active_partitions(table: Any) -> set[int]:
 def table_keys(table: Any) -> int:
     """Return about how many keys this worker holds in the active partitions of a table."""
     store: Any = table.data
-    dbs = getattr(store, "_dbs", None)
-    if dbs is None:
+    if not isinstance(store, PartitionedStore):
         return len(store)
-    actives = _active_partitions(table)
-    return sum(int(db.property_int_value("rocksdb.estimate-num-keys") or 0)
-               for partition, db in list(dbs.items()) if partition in actives)
+    return store.estimated_keys(_active_partitions(table))
 
 
 def producers_up() -> Iterator[tuple[int, bool]]:
@@ -118,7 +116,7 @@ class PlatformCollector:
         families = _families()
         parts: tuple[tuple[str, Callable[[], Iterable[tuple[list[str], float]]]], ...] = (
             ("lag", lambda: [([t, str(p)], v) for (t, p), v in sorted(partition_lag().items())]),
-            ("tables", lambda: [([t.name], table_keys(t)) for t in state.TABLES]),
+            ("tables", lambda: [([label], table_keys(t)) for label, t in state.LABELS.items()]),
             ("producers", lambda: [([str(p)], int(up)) for p, up in sorted(producers_up())]),
             ("events", lambda: [([], len(REPLICA.events))]),
             ("buffered", lambda: [([], len(REPLICA.changes))]),
