@@ -41,7 +41,8 @@ class Totals:
     encode_seconds: float = 0.0
     market_writes: int = 0
     event_writes: int = 0
-    digest_writes: int = 0
+    #: Scopes whose recent digests changed (kept in the worker's memory, not written).
+    digest_updates: int = 0
     changelog_bytes: int = 0
 
     def row(self) -> dict[str, float]:
@@ -51,7 +52,7 @@ class Totals:
                 "encode_us_per_msg": round(self.encode_seconds / n * 1e6, 1),
                 "market_writes_per_msg": round(self.market_writes / n, 3),
                 "event_writes_per_msg": round(self.event_writes / n, 3),
-                "digest_writes_per_msg": round(self.digest_writes / n, 3),
+                "digest_updates_per_msg": round(self.digest_updates / n, 3),
                 "changelog_bytes_per_msg": round(self.changelog_bytes / n)}
 
 
@@ -110,7 +111,7 @@ def _measure(timed: list[list[tuple[int, bytes, bytes]]], state: MemoryState,
         totals.messages += len(batch)
         totals.market_writes += len(plan.markets)
         totals.event_writes += len(plan.events)
-        totals.digest_writes += len(plan.digests)
+        totals.digest_updates += len(plan.digests)
         state.commit(plan)
     if profiler is not None:
         profiler.disable()
