@@ -41,7 +41,7 @@ class PartitionedStore(FaustRocksStore):
                    for partition, db in list(dbs.items()) if partition in wanted)
 
     def write_partition(self, partition: int, items: Iterable[tuple[bytes, bytes]],
-                        offset: int | None, options: Any = None) -> Any:
+                        offset: int | None, options: Any) -> Any:
         """Write ``items`` and, when given, the changelog offset they reach, atomically;
         return the database written."""
         from rocksdict import WriteBatch
@@ -53,10 +53,7 @@ class PartitionedStore(FaustRocksStore):
             # Recovery resumes after this offset: written atomically with the values.
             batch.put(self.offset_key, str(offset).encode())
         db = self.partition_db(partition)
-        if options is None:
-            db.write(batch)
-        else:
-            db.write(batch, options)
+        db.write(batch, options)
         return db
 
 
