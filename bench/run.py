@@ -302,7 +302,7 @@ class Bench:
         cpu = meter.stop()
         written = {}
         for name in await self.kafka.topics(f"{dep.name}."):
-            if name != feed_topic and not name.startswith(f"{dep.name}.bench."):
+            if name != feed_topic:
                 written[name.removeprefix(f"{dep.name}.")] = sum(
                     (await self.kafka.end_offsets(name)).values())
         markets_ends = await self.kafka.end_offsets(markets_topic)
