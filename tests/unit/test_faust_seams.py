@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -30,10 +31,11 @@ def test_the_rocksdb_setting_gets_the_platform_store_by_its_url() -> None:
 
 def test_every_table_on_rocksdb_is_the_platform_store(tmp_path: Path) -> None:
     found = subprocess.run(
-        [sys.executable, "-c", "from tables import state\n"
-         "print(sorted({type(t.data).__name__ for t in state.TABLES}), "
-         "sorted(str(t.data.partition_path(0).name) for t in state.TABLES))"],
+        [sys.executable, "-c", "import json\nfrom tables import state\n"
+         "print(json.dumps([sorted({type(t.data).__name__ for t in state.TABLES}), "
+         "sorted(t.data.partition_path(0).name for t in state.TABLES)]))"],
         env={**os.environ, "APP_STORE": "rocksdb://", "APP_DATADIR": str(tmp_path)},
         cwd=Path(__file__).parents[2], capture_output=True, text=True, timeout=60, check=True)
-    assert found.stdout.split("] [")[0] == "['PartitionedStore'"
-    assert "'markets.v1-0.db'" in found.stdout and "'applied-0.db'" in found.stdout
+    classes, files = json.loads(found.stdout.splitlines()[-1])
+    assert classes == ["PartitionedStore"]
+    assert "markets.v1-0.db" in files and "applied-0.db" in files
