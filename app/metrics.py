@@ -117,3 +117,28 @@ UNKNOWN_GROUPS = Counter(
 UNNAMED_MARKETS = Gauge(
     "odds_markets_without_description",
     "Market ids this worker has published without a description, so without names.")
+INGEST_MESSAGES = Counter(
+    "odds_ingest_messages_total",
+    "Provider messages an ingestor received, by provider.", ["provider"])
+INGEST_ACKED = Counter(
+    "odds_ingest_acked_total",
+    "Provider messages an ingestor saw acknowledged by Kafka, by provider.", ["provider"])
+INGEST_UNKEYED = Counter(
+    "odds_ingest_unkeyed_total",
+    "Provider messages an ingestor could not key (sent keyed 'unkeyed'), by provider.",
+    ["provider"])
+INGEST_RECONNECTS = Counter(
+    "odds_ingest_reconnects_total",
+    "Connections to the provider an ingestor lost or could not open, by provider.",
+    ["provider"])
+INGEST_PROVIDER_ERRORS = Counter(
+    "odds_ingest_provider_errors_total",
+    "Error statuses the provider sent, by provider and code.", ["provider", "code"])
+INGEST_CONNECTED = Gauge(
+    "odds_ingest_connected", "1 while the ingestor holds a subscribed provider connection.",
+    ["provider"])
+INGEST_LAG = Histogram(
+    "odds_ingest_lag_seconds",
+    "From a provider message's own timestamp to its receipt by the ingestor, by provider.",
+    ["provider"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0))

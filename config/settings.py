@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
 
 class SettingsError(ValueError):
@@ -115,6 +117,110 @@ def _http_url(name: str, raw: str) -> str:
     if parts.username or parts.password or parts.query or parts.fragment:
         raise SettingsError(f"{name} must be a plain URL: no credentials, query or fragment")
     return raw.rstrip("/")
+
+
+def _json_object(env: Mapping[str, str], name: str, default: str) -> dict[str, Any]:
+    raw = env.get(name) or default
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a JSON object: {exc}") from None
+    if not isinstance(value, dict):
+        raise SettingsError(f"{name} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+@dataclass(frozen=True)
+class UofFeedConfig:
+    """Where the UOF ingestor reads the feed (``UOF_AMQP_URL``); credentials out of repr."""
+
+    host: str
+    port: int
+    tls: bool
+    vhost: str
+    username: str = field(repr=False)
+    password: str = field(repr=False)
+    routing_keys: tuple[str, ...] = ("#",)
+    exchange: str = "unifiedfeed"
+    prefetch: int = 4096
+    cafile: Path | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], access_token: str) -> UofFeedConfig:
+        """Parse ``UOF_AMQP_URL``; without a user in it, the user is ``UOF_ACCESS_TOKEN``."""
+        parts = urlsplit(_secret(env, "UOF_AMQP_URL",
+                                 "amqp://odds:odds@127.0.0.1:5672/unifiedfeed"))
+        # The messages never quote the URL: it can hold the access token.
+        if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
+            raise SettingsError("UOF_AMQP_URL must look like amqps://host:port/vhost")
+        try:
+            port = parts.port or (5671 if parts.scheme == "amqps" else 5672)
+        except ValueError:
+            raise SettingsError("UOF_AMQP_URL has a malformed port") from None
+        path = unquote(parts.path)
+        # Sportradar's vhosts are /unifiedfeed/{bookmaker_id}: a path of more than one
+        # segment is such a name, leading slash included; one segment is a plain vhost.
+        vhost = path if path.count("/") > 1 else (path.lstrip("/") or "/")
+        username = unquote(parts.username or "") or access_token
+        if not username:
+            raise SettingsError("UOF_AMQP_URL has no user: give the access token in the URL "
+                                "or as UOF_ACCESS_TOKEN (or UOF_ACCESS_TOKEN_FILE)")
+        keys = tuple(k.strip() for k in env.get("UOF_ROUTING_KEYS", "#").split(",") if k.strip())
+        if not keys:
+            raise SettingsError("UOF_ROUTING_KEYS must name at least one routing key")
+        return cls(host=parts.hostname, port=port, tls=parts.scheme == "amqps", vhost=vhost,
+                   username=username, password=unquote(parts.password or ""),
+                   routing_keys=keys, exchange=env.get("UOF_EXCHANGE") or "unifiedfeed",
+                   prefetch=_int(env, "UOF_PREFETCH", 4096, minimum=1),
+                   cafile=_path(env, "UOF_AMQP_CAFILE"))
+
+    def redacted(self) -> str:
+        """Return the broker's address without credentials, safe for logs."""
+        scheme = "amqps" if self.tls else "amqp"
+        return f"{scheme}://***@{self.host}:{self.port}/{quote(self.vhost, safe='')}"
+
+
+BETFAIR_FIELDS = ("EX_BEST_OFFERS", "EX_TRADED", "EX_LTP", "EX_MARKET_DEF")
+
+
+@dataclass(frozen=True)
+class BetfairStreamConfig:
+    """Where and how the Betfair ingestor subscribes; the app key and session out of repr."""
+
+    host: str
+    port: int
+    cafile: Path | None
+    app_key: str = field(repr=False)
+    session_token: str = field(repr=False)
+    market_filter: Mapping[str, Any] = field(default_factory=dict)
+    ladder_levels: int = 3
+    heartbeat_ms: int = 5000
+    conflate_ms: int = 0
+    stream_name: str = "exchange"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> BetfairStreamConfig:
+        """Parse ``BETFAIR_STREAM_URL`` (``tls://host:port``) and the subscription settings."""
+        parts = urlsplit(env.get("BETFAIR_STREAM_URL") or "tls://stream-api.betfair.com:443")
+        if parts.scheme != "tls" or not parts.hostname or parts.username or parts.path:
+            raise SettingsError("BETFAIR_STREAM_URL must look like tls://host:port")
+        try:
+            port = parts.port or 443
+        except ValueError:
+            raise SettingsError("BETFAIR_STREAM_URL has a malformed port") from None
+        heartbeat = _int(env, "BETFAIR_HEARTBEAT_MS", 5000, minimum=500)
+        if heartbeat > 5000:
+            raise SettingsError("BETFAIR_HEARTBEAT_MS must be 500 to 5000 (the API's range)")
+        levels = _int(env, "BETFAIR_LADDER_LEVELS", 3, minimum=1)
+        if levels > 10:
+            raise SettingsError("BETFAIR_LADDER_LEVELS must be 1 to 10")
+        return cls(host=parts.hostname, port=port, cafile=_path(env, "BETFAIR_STREAM_CAFILE"),
+                   app_key=_secret(env, "BETFAIR_APP_KEY", ""),
+                   session_token=_secret(env, "BETFAIR_SESSION_TOKEN", ""),
+                   market_filter=_json_object(env, "BETFAIR_MARKET_FILTER", "{}"),
+                   ladder_levels=levels, heartbeat_ms=heartbeat,
+                   conflate_ms=_int(env, "BETFAIR_CONFLATE_MS", 0),
+                   stream_name=env.get("BETFAIR_STREAM_NAME") or "exchange")
 
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
@@ -226,6 +332,7 @@ class Settings:
     graphql_introspection: bool = False
     graphql_max_cost: int = 20_000
     graphql_time_budget: float = 2.0
+    ingest_web_port: int = 6072
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -279,6 +386,7 @@ class Settings:
                                           ("false", "true")) == "true",
             graphql_max_cost=_int(env, "GRAPHQL_MAX_COST", 20_000, minimum=1),
             graphql_time_budget=_float(env, "GRAPHQL_TIME_BUDGET", 2.0),
+            ingest_web_port=_int(env, "INGEST_WEB_PORT", 6072, minimum=1),
         )
 
     def rocksdb_options(self) -> dict[str, int]:

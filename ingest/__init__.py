@@ -1,0 +1,1 @@
+"""Live ingestion: clients of the providers' own protocols that land their feeds on Kafka."""

@@ -1,0 +1,95 @@
+"""What every ingestor shares: its status, its ``/health``, ``/ready`` and ``/metrics``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app import metrics
+from ingest.raw_writer import RawTopicWriter
+
+
+class IngestFatal(Exception):
+    """The provider refused the ingestor for good (e.g. bad credentials): stop, do not retry."""
+
+
+@dataclass(slots=True)
+class IngestStatus:
+    """What the probes read: the provider connection and the last message's arrival."""
+
+    provider: str
+    connected: bool = False
+    messages: int = 0
+    last_message: float = field(default_factory=time.monotonic)
+    last_problem: str = ""
+
+    def set_connected(self, connected: bool, problem: str = "") -> None:
+        self.connected = connected
+        if problem:
+            self.last_problem = problem
+        metrics.INGEST_CONNECTED.labels(self.provider).set(1 if connected else 0)
+
+
+class Ingestor(Protocol):
+    """A provider client: ``run`` until ``stop`` is set, reconnecting on its own."""
+
+    status: IngestStatus
+    writer: RawTopicWriter
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+def readiness_problems(ingestor: Ingestor, stall_seconds: float) -> list[str]:
+    """Return why the ingestor is not ready (empty when it is)."""
+    problems = []
+    status, writer = ingestor.status, ingestor.writer
+    if not status.connected:
+        detail = f" ({status.last_problem})" if status.last_problem else ""
+        problems.append(f"not connected to {status.provider}{detail}")
+    if writer.failing_since is not None:
+        problems.append(f"Kafka has refused records for "
+                        f"{time.monotonic() - writer.failing_since:.0f}s")
+    elif writer.in_flight and time.monotonic() - writer.last_ack > stall_seconds:
+        problems.append(f"Kafka has acknowledged nothing for {stall_seconds:.0f}s")
+    return problems
+
+
+def health_app(ingestor: Ingestor, stall_seconds: float) -> web.Application:
+    """Return the ingestor's probe and metrics endpoints."""
+
+    async def health(_request: web.Request) -> web.Response:
+        # Alive while the loop answers and Kafka takes records; a provider outage is not
+        # fixed by a restart (the ingestor reconnects), so it only makes the ingestor unready.
+        writer = ingestor.writer
+        if writer.failing_since is not None and \
+                time.monotonic() - writer.failing_since > stall_seconds:
+            return web.json_response({"status": "unhealthy",
+                                      "reason": "Kafka refuses records"}, status=503)
+        return web.json_response({"status": "ok", "messages": ingestor.status.messages})
+
+    async def ready(_request: web.Request) -> web.Response:
+        problems = readiness_problems(ingestor, stall_seconds)
+        if problems:
+            return web.json_response({"status": "not_ready", "reasons": problems}, status=503)
+        return web.json_response({"status": "ready"})
+
+    async def metrics_view(_request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    served = web.Application()
+    served.router.add_get("/health", health)
+    served.router.add_get("/ready", ready)
+    served.router.add_get("/metrics", metrics_view)
+    return served
+
+
+def observe_lag(provider: str, provider_ts_ms: int | None, received_s: float) -> None:
+    """Record how far behind the provider's own timestamp a message arrived."""
+    if provider_ts_ms is not None:
+        metrics.INGEST_LAG.labels(provider).observe(
+            min(metrics.E2E_CAP_SECONDS, max(0.0, received_s - provider_ts_ms / 1000)))
