@@ -718,7 +718,7 @@ def compose() -> dict[str, Any]:
 
 
 def test_compose_file_is_valid() -> None:
-    assert set(compose()["services"]) == {"kafka", "mysql", "init", "worker", "demo"}
+    assert set(compose()["services"]) == {"kafka", "mysql", "rabbitmq", "init", "worker", "demo"}
 
 
 def test_compose_agrees_with_the_app() -> None:
@@ -770,3 +770,16 @@ def test_compose_agrees_with_the_app() -> None:
     assert (menv["MYSQL_DATABASE"], menv["MYSQL_USER"], menv["MYSQL_PASSWORD"]) == (
         dsn.database, dsn.user, dsn.password)
     assert mysql["healthcheck"]["test"]
+
+    # The UOF ingestor's broker: definitions (vhost, user, topic exchange) loaded at boot.
+    rabbitmq = services["rabbitmq"]
+    assert re.fullmatch(r"rabbitmq:3\.\d+", rabbitmq["image"])
+    mounts = {v["target"]: Path(v["source"]) for v in rabbitmq["volumes"] if v["type"] == "bind"}
+    conf = mounts["/etc/rabbitmq/rabbitmq.conf"].read_text(encoding="utf-8")
+    assert re.search(r"^load_definitions\s*=\s*/etc/rabbitmq/definitions\.json$", conf, re.M)
+    definitions = json.loads(mounts["/etc/rabbitmq/definitions.json"].read_text(encoding="utf-8"))
+    assert {v["name"] for v in definitions["vhosts"]} == {"unifiedfeed"}
+    assert [u["name"] for u in definitions["users"]] == ["odds"]
+    assert [(x["name"], x["vhost"], x["type"], x["durable"]) for x in definitions["exchanges"]] == [
+        ("unifiedfeed", "unifiedfeed", "topic", True)]
+    assert rabbitmq["healthcheck"]["test"]
