@@ -8,31 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from betfairlightweight import StreamListener
 
-from feeds.betfair_cache import outcome_id
+from tests.integration.betfair_oracle import (
+    BETFAIR_FILE,
+    RESOURCES,
+    assert_matches_betfairlightweight,
+    betfairlightweight_books,
+    settled_market,
+)
 from tests.integration.support import Platform, event_body, eventually, read_all
 
 pytestmark = pytest.mark.timeout(400)
 
-RESOURCES = Path(__file__).resolve().parents[1] / "resources"
-BETFAIR_FILE = RESOURCES / "betfair" / "BASIC-1.132153978"
 UOF_DIR = RESOURCES / "uof"
-
-
-def betfairlightweight_books() -> list[dict[str, Any]]:
-    """The oracle: betfairlightweight's market books after the whole recorded file."""
-    listener = StreamListener(max_latency=None, lightweight=True)
-    listener.register_stream(0, "marketSubscription")
-    for line in BETFAIR_FILE.read_bytes().splitlines():
-        if line.strip():
-            listener.on_data(line.decode())
-    books: list[dict[str, Any]] = listener.snap()
-    return books
-
-
-def levels(serialised: list[dict[str, float]]) -> list[list[float]]:
-    return [[level["price"], level["size"]] for level in serialised[:3]]
 
 
 async def replay(platform: Platform, fmt: str, path: Path) -> str:
@@ -44,37 +32,7 @@ async def test_recorded_betfair_race_matches_betfairlightweight(platform: Platfo
     worker = await platform.start_worker()
     await replay(platform, "betfair", BETFAIR_FILE)
     (book,) = betfairlightweight_books()
-    event_id = f"bf:event:{book['marketDefinition']['eventId']}"
-
-    async def settled() -> dict[str, Any] | None:
-        body = await event_body(worker, event_id)
-        if body and body["markets"] and body["markets"][0]["status"] == "settled":
-            return body
-        return None
-
-    body = await eventually(settled, 60, f"{event_id} settled from the recorded race")
-    (market,) = body["markets"]
-    assert market["market_id"] == book["marketId"]
-    outcomes = {o["id"]: o for o in market["outcomes"]}
-    assert set(outcomes) == {outcome_id(r["selectionId"], r["handicap"])
-                             for r in book["runners"]}
-    for runner in book["runners"]:
-        outcome = outcomes[outcome_id(runner["selectionId"], runner["handicap"])]
-        ltp = runner["lastPriceTraded"]
-        assert outcome["last_traded"] == (ltp if ltp and ltp > 1 else None)
-        assert outcome["traded_volume"] == runner["totalMatched"]
-        assert outcome["back"] == levels(runner["ex"]["availableToBack"])
-        assert outcome["lay"] == levels(runner["ex"]["availableToLay"])
-        expected = {"WINNER": "won", "PLACED": "won", "LOSER": "lost"}.get(runner["status"],
-                                                                          "void")
-        assert outcome["result"] == expected
-        assert outcome["void_factor"] is None
-        removed = runner["status"].startswith("REMOVED")
-        assert ("reduction_factor" in outcome) == removed
-        if removed:
-            assert outcome["reduction_factor"] == runner["adjustmentFactor"]
-            assert outcome["removal_ts"] > 0
-    assert market["in_play"] == book["inplay"]
+    assert_matches_betfairlightweight(await settled_market(worker, book), book)
 
 
 async def test_uof_samples_through_the_platform(platform: Platform) -> None:
