@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import aiomysql
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.admin import bootstrap_servers
 from config.settings import MySQLConfig
@@ -124,6 +125,23 @@ class Platform:
         self.workers.append(proc)
         return Worker(proc, f"http://127.0.0.1:{port}", self.tmp / f"sink{index}.log")
 
+    def spawn_ingestor(self, provider: str, extra_env: Mapping[str, str] | None = None,
+                       index: int = 0) -> Worker:
+        """Start ``faust -A app ingest <provider>`` with this platform's env plus ``extra_env``
+        (the provider's URL and credentials); its URL serves the ingestor's ``/health``,
+        ``/ready`` and ``/metrics``, its output goes to ``ingest-<provider><index>.log``."""
+        port = free_port()
+        name = f"ingest-{provider}{index}"
+        env = {**self.env(free_port(), index), "INGEST_WEB_PORT": str(port),
+               "APP_DATADIR": str(self.tmp / name), **(extra_env or {})}
+        with open(self.tmp / f"{name}.log", "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "faust", "-A", "app", "ingest", provider],
+                env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            )
+        self.workers.append(proc)
+        return Worker(proc, f"http://127.0.0.1:{port}", self.tmp / f"{name}.log")
+
     async def start_worker(self, index: int = 0) -> Worker:
         worker = self.spawn_worker(index)
         await worker.wait_serving()
@@ -213,6 +231,16 @@ class Worker:
     async def get(self, path: str) -> tuple[int, Any]:
         async with aiohttp.ClientSession() as http, http.get(f"{self.url}{path}") as resp:
             return resp.status, await resp.json(content_type=None)
+
+    async def metric(self, name: str, **labels: str) -> float:
+        """One sample of ``/metrics`` (0.0 when it is not there)."""
+        async with aiohttp.ClientSession() as http, http.get(f"{self.url}/metrics") as resp:
+            text = await resp.text()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and sample.labels == labels:
+                    return float(sample.value)
+        return 0.0
 
 
 async def event_body(worker: Worker, event_id: str) -> dict[str, Any] | None:
