@@ -127,6 +127,10 @@ INGEST_UNKEYED = Counter(
     "odds_ingest_unkeyed_total",
     "Provider messages an ingestor could not key (sent keyed 'unkeyed'), by provider.",
     ["provider"])
+INGEST_DROPPED = Counter(
+    "odds_ingest_dropped_total",
+    "Provider messages no raw topic could take (too large), logged and dropped, by provider.",
+    ["provider"])
 INGEST_RECONNECTS = Counter(
     "odds_ingest_reconnects_total",
     "Connections to the provider an ingestor lost or could not open, by provider.",

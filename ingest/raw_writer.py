@@ -1,15 +1,21 @@
-"""The Kafka side of an ingestor: provider messages to one raw topic, acknowledged."""
+"""The Kafka side of an ingestor: provider messages to one raw topic, acknowledged.
+
+Records are gathered per partition and sent as prepared batches (one produce call per
+partition per loop pass instead of one per record), in the order they were handed over. Each
+record's callback runs once Kafka has acknowledged its batch.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
 
 from app import metrics
 from app.kafka_security import client_kwargs
@@ -19,25 +25,48 @@ from models.placement import partition_for
 log = logging.getLogger(__name__)
 
 Headers = Sequence[tuple[str, bytes]]
+OnAcked = Callable[[], None]
+Record = tuple[bytes, bytes, Headers, OnAcked]
 RETRY_BACKOFF_S = 1.0
+#: Records handed over but not yet acknowledged, at most: ``send`` waits beyond this, which
+#: is the backpressure that stops an ingestor reading faster than Kafka takes.
+MAX_IN_FLIGHT = 50_000
+#: A batch is sent once this many records wait, without waiting for the loop pass to end.
+SEND_EVERY = 2_000
+#: Room a record needs in a produce request beyond its key, value and headers.
+RECORD_OVERHEAD = 64 * 1024
+#: Errors no resend can cure: the record is dropped, counted and logged.
+UNSENDABLE = (MessageSizeTooLargeError, RecordTooLargeError)
 
 
 class RawTopicWriter:
-    """Sends each message to the raw topic in its key's partition and calls back once Kafka
-    holds it; a failed send is sent again until Kafka takes it (at least once)."""
+    """Sends each record to the raw topic in its key's partition, in hand-over order, and
+    calls back once Kafka holds it; a failed batch is sent again until Kafka takes it."""
 
-    def __init__(self, settings: Settings, topic: str, provider: str) -> None:
+    def __init__(self, settings: Settings, topic: str, provider: str,
+                 max_record_bytes: int) -> None:
         self.topic = topic
+        #: The raw topic's ``max.message.bytes``: a larger record is refused by the broker.
+        self.max_record_bytes = max_record_bytes
         self.partitions = settings.topic_partitions
         self.provider = provider
         self._acked = metrics.INGEST_ACKED.labels(provider)
+        self._dropped = metrics.INGEST_DROPPED.labels(provider)
         self.producer = AIOKafkaProducer(
             **client_kwargs(settings), acks="all", enable_idempotence=True, linger_ms=5,
             max_batch_size=512 * 1024, max_request_size=8 * 1024 * 1024)
         self.in_flight = 0
         self.last_ack = time.monotonic()
         self.failing_since: float | None = None
-        self._resends: set[asyncio.Task[None]] = set()
+        self._pending: defaultdict[int, list[Record]] = defaultdict(list)
+        self._waiting = 0
+        self._sending = asyncio.Lock()
+        self._send_scheduled = False
+        self._room = asyncio.Event()
+        self._room.set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.producer.start()
@@ -46,59 +75,112 @@ class RawTopicWriter:
         await self.producer.stop()
 
     async def send(self, key: bytes, value: bytes, headers: Headers,
-                   on_acked: Callable[[], None]) -> None:
-        """Queue one record; ``on_acked`` runs when Kafka has acknowledged it.
-
-        Returns once the record is in the producer's buffer: a full buffer makes the caller
-        wait, which is the backpressure that stops the ingestor reading faster than Kafka takes.
-        """
-        partition = partition_for(key, self.partitions)
-        self.in_flight += 1
-        while True:
-            try:
-                future = await self.producer.send(self.topic, value, key=key,
-                                                  partition=partition, headers=list(headers))
-            except KafkaError as exc:
-                await self._failed(exc)
-                continue
-            break
-        future.add_done_callback(
-            lambda done: self._done(done, key, value, headers, on_acked))
-
-    def _done(self, done: asyncio.Future[Any], key: bytes, value: bytes, headers: Headers,
-              on_acked: Callable[[], None]) -> None:
-        if done.cancelled() or done.exception() is not None:
-            problem = "cancelled" if done.cancelled() else done.exception()
-            log.warning("%s: Kafka did not take a record (%r); sending it again",
-                        self.provider, problem)
-            self.failing_since = self.failing_since or time.monotonic()
-            self.in_flight -= 1
-            task = asyncio.get_running_loop().create_task(
-                self._resend(key, value, headers, on_acked))
-            self._resends.add(task)
-            task.add_done_callback(self._resends.discard)
+                   on_acked: OnAcked) -> None:
+        """Hand one record over; ``on_acked`` runs when Kafka has acknowledged it, or at once
+        when no Kafka topic could take it (too large: dropped, counted and logged)."""
+        size = len(key) + len(value) + sum(len(k) + len(v) for k, v in headers)
+        if size + RECORD_OVERHEAD > self.max_record_bytes:
+            self._drop(size, "larger than the raw topic takes", key)
+            on_acked()
             return
-        self.in_flight -= 1
+        if self.in_flight >= MAX_IN_FLIGHT:
+            await self._room.wait()
+        self._pending[partition_for(key, self.partitions)].append(
+            (key, value, headers, on_acked))
+        self._waiting += 1
+        self.in_flight += 1
+        self._idle.clear()
+        if self.in_flight >= MAX_IN_FLIGHT:
+            self._room.clear()
+        if self._waiting >= SEND_EVERY:
+            await self._send_waiting()
+        elif not self._send_scheduled:
+            self._send_scheduled = True
+            asyncio.get_running_loop().call_soon(self._schedule_send)
+
+    def _schedule_send(self) -> None:
+        self._send_scheduled = False
+        self._spawn(self._send_waiting())
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send_waiting(self) -> None:
+        async with self._sending:  # one sender at a time keeps each partition's order
+            pending, self._pending = self._pending, defaultdict(list)
+            self._waiting = 0
+            for partition, records in pending.items():
+                await self._send_partition(partition, records)
+
+    async def _send_partition(self, partition: int, records: list[Record]) -> None:
+        start = 0
+        while start < len(records):
+            batch = self.producer.create_batch()
+            end = start
+            while end < len(records):
+                key, value, headers, _ = records[end]
+                if batch.append(key=key, value=value, timestamp=None,
+                                headers=list(headers)) is None:
+                    break
+                end += 1
+            if end == start:
+                raise ValueError(f"a record of {len(records[start][1])} bytes does not fit "
+                                 f"in a batch of {self.topic}")
+            chunk = records[start:end]
+            try:
+                future = await self.producer.send_batch(batch, self.topic, partition=partition)
+            except KafkaError as exc:
+                self._failed(exc, partition, chunk)
+            else:
+                future.add_done_callback(
+                    lambda done, p=partition, c=chunk: self._done(done, p, c))
+            start = end
+
+    def _done(self, done: asyncio.Future[Any], partition: int, chunk: list[Record]) -> None:
+        if done.cancelled() or done.exception() is not None:
+            self._failed(done.exception() or "cancelled", partition, chunk)
+            return
         self.last_ack = time.monotonic()
         self.failing_since = None
-        self._acked.inc()
-        on_acked()
+        self._acked.inc(len(chunk))
+        for _key, _value, _headers, on_acked in chunk:
+            on_acked()
+        self._settled(len(chunk))
 
-    async def _resend(self, key: bytes, value: bytes, headers: Headers,
-                      on_acked: Callable[[], None]) -> None:
-        await asyncio.sleep(RETRY_BACKOFF_S)
-        await self.send(key, value, headers, on_acked)
+    def _settled(self, count: int) -> None:
+        self.in_flight -= count
+        if self.in_flight < MAX_IN_FLIGHT:
+            self._room.set()
+        if self.in_flight == 0:
+            self._idle.set()
 
-    async def _failed(self, exc: KafkaError) -> None:
+    def _drop(self, size: int, reason: str, key: bytes) -> None:
+        self._dropped.inc()
+        log.error("%s: dropped a record of %d bytes keyed %r: %s", self.provider, size,
+                  key[:100], reason)
+
+    def _failed(self, problem: object, partition: int, chunk: list[Record]) -> None:
+        if isinstance(problem, UNSENDABLE):
+            for key, value, _headers, on_acked in chunk:
+                self._drop(len(value), repr(problem), key)
+                on_acked()
+            self._settled(len(chunk))
+            return
+        # Sent again after a pause, after whatever was handed over since: a key's records
+        # may then land out of order, which the platform's timestamp guards absorb.
         self.failing_since = self.failing_since or time.monotonic()
-        log.warning("%s: Kafka refused a record (%r); again in %.1fs", self.provider, exc,
-                    RETRY_BACKOFF_S)
+        log.warning("%s: Kafka did not take %d records (%r); sending them again in %.1fs",
+                    self.provider, len(chunk), problem, RETRY_BACKOFF_S)
+        self._spawn(self._resend(partition, chunk))
+
+    async def _resend(self, partition: int, chunk: list[Record]) -> None:
         await asyncio.sleep(RETRY_BACKOFF_S)
+        async with self._sending:
+            await self._send_partition(partition, chunk)
 
     async def flush(self) -> None:
-        """Wait until every record handed over so far is acknowledged, resends included."""
-        while True:
-            await self.producer.flush()
-            if not self._resends:
-                return
-            await asyncio.gather(*self._resends, return_exceptions=True)
+        """Wait until every record handed over so far is acknowledged."""
+        await self._send_waiting()
+        await self._idle.wait()

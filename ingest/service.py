@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 
 from app import metrics
 from ingest.raw_writer import RawTopicWriter
@@ -88,8 +89,14 @@ def health_app(ingestor: Ingestor, stall_seconds: float) -> web.Application:
     return served
 
 
+@functools.cache
+def _lag_of(provider: str) -> Histogram:
+    return metrics.INGEST_LAG.labels(provider)
+
+
 def observe_lag(provider: str, provider_ts_ms: int | None, received_s: float) -> None:
-    """Record how far behind the provider's own timestamp a message arrived."""
+    """Record how far behind the provider's own timestamp a message arrived (clamped as the
+    end-to-end latency is: a replayed recording's timestamps are hours old)."""
     if provider_ts_ms is not None:
-        metrics.INGEST_LAG.labels(provider).observe(
+        _lag_of(provider).observe(
             min(metrics.E2E_CAP_SECONDS, max(0.0, received_s - provider_ts_ms / 1000)))
