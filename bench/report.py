@@ -6,8 +6,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-#: The targets of the performance-by-design issue: (key, description, comparison, bound).
-#: CPU is per feed message in the one-worker run (each process's CPU seconds / messages).
+#: The platform's targets: (key, description, comparison, bound). CPU is per feed message in
+#: the one-worker run (each process's CPU seconds / messages); the ingestors' rates are
+#: provider messages per second into Kafka, each ingestor alone.
 TARGETS: tuple[tuple[str, str, str, float], ...] = (
     ("worker_cpu_ms", "worker CPU per feed message (ms)", "<=", 0.16),
     ("worker_vs_noop", "worker CPU / do-nothing Faust agent's, per message", "<=", 1.8),
@@ -20,7 +21,16 @@ TARGETS: tuple[tuple[str, str, str, float], ...] = (
     ("rss_gib", "worker RSS with 1,000,000 markets (GiB)", "<=", 1.0),
     ("ready_local_s", "restart to ready from the local store (s)", "<=", 10),
     ("ready_changelog_s", "restart to ready from the topics alone (s)", "<=", 30),
+    ("ingest_uof_rate", "UOF ingestor, AMQP to Kafka (msg/s)", ">=", 10_000),
+    ("ingest_betfair_rate", "Betfair ingestor, Exchange Stream to Kafka (msg/s)", ">=", 10_000),
 )
+
+
+def ingest_summary(run: dict[str, Any]) -> dict[str, Any]:
+    """One ingestor benchmark's result with the report's names for its rate and CPU."""
+    rate = run.get("messages_per_s", run.get("messages_per_second"))
+    cpu = run.get("cpu_us_per_message", run.get("ingestor_cpu_us_per_message"))
+    return {**run, "messages_per_s": rate, "cpu_us_per_message": cpu}
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float | None:
@@ -101,6 +111,9 @@ def summary(results: dict[str, Any]) -> dict[str, float | None]:
         "ready_local_s": (state.get("restart_local") or {}).get("ready_s"),
         "ready_changelog_s": (state.get("restart_changelog") or {}).get("ready_s"),
         "mysql_lag_s": (throughput.get("mysql") or {}).get("lag_s"),
+        "ingest_uof_rate": ((results.get("ingest") or {}).get("uof") or {}).get("messages_per_s"),
+        "ingest_betfair_rate": ((results.get("ingest") or {}).get("betfair") or {})
+        .get("messages_per_s"),
     }
 
 
@@ -221,6 +234,10 @@ def render(results: dict[str, Any]) -> str:
     if state:
         out.append("")
         out.append(_state_table(state))
+    ingest = results.get("ingest") or {}
+    if ingest.get("uof") or ingest.get("betfair"):
+        out.append("")
+        out.append(_ingest_table(ingest))
     profile = (results.get("throughput") or {}).get("profile") or {}
     if profile.get("samples"):
         packages = ", ".join(f"{name} {pct}%" for name, pct in
@@ -234,6 +251,21 @@ def render(results: dict[str, Any]) -> str:
         out.append("")
         out.extend(f"- {note}" for note in notes)
     return "\n".join(out)
+
+
+def _ingest_table(ingest: dict[str, Any]) -> str:
+    lines = ["| ingestor, provider to Kafka | messages | msg/s | ingestor CPU per message (us) "
+             "| publisher msg/s |", "|---|---|---|---|---|"]
+    for name, label in (("uof", "UOF over AMQP (RabbitMQ)"),
+                        ("betfair", "Betfair Exchange Stream (TLS)")):
+        run = ingest.get(name) or {}
+        if run.get("error") or not run:
+            lines.append(f"| {label} | failed: {run.get('error', 'not run')} | | | |")
+            continue
+        lines.append(f"| {label} | {_fmt(run.get('messages'))} | {_fmt(run.get('messages_per_s'))}"
+                     f" | {_fmt(run.get('cpu_us_per_message'), 1)} | "
+                     f"{_fmt(run.get('publisher_messages_per_second'))} |")
+    return "\n".join(lines)
 
 
 def _fmt_load(load: Any) -> str:

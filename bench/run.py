@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import graphql_bench, report
+from bench import graphql_bench, ingest_betfair, ingest_uof, report
 from bench import reference as ref
 from bench.kafka_io import BROKER_URL, Kafka, LatencyConsumer, bulk_produce, paced_produce
 from bench.platform import (
@@ -523,6 +523,15 @@ class Bench:
             await self.scenario("scale_out", self.scale_out(feed, expected))
         if "state" not in args.skip:
             await self.scenario("state", self.state())
+        if "ingest" not in args.skip:
+            await self.scenario("ingest", self.ingest())
+
+    async def ingest(self) -> dict[str, Any]:
+        """Each ingestor alone, from its provider's protocol into Kafka: rate and CPU."""
+        messages = self.args.ingest_messages
+        uof = await ingest_uof.run(messages, self.tmp / "ingest-uof.log")
+        betfair = await ingest_betfair.run(messages, self.args.partitions)
+        return {"uof": report.ingest_summary(uof), "betfair": report.ingest_summary(betfair)}
 
     async def scenario(self, name: str, work: Awaitable[Any]) -> None:
         """Run one part; a failure is recorded in the results and the next part still runs."""
@@ -944,7 +953,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip", type=lambda s: set(s.split(",")), default=set(),
                         help="comma list of: passthrough,noop,naive,correctness,platform "
                              "(the one-worker run, latency and graphql),latency,graphql,"
-                             "scaleout,state")
+                             "scaleout,state,ingest")
+    parser.add_argument("--ingest-messages", type=int, default=200_000,
+                        help="provider messages per ingestor run (200,000)")
     parser.add_argument("--graphql-clients", type=int, default=20,
                         help="clients sending the costliest allowed GraphQL request while "
                              "the feed latency is measured at 1,000 msg/s")

@@ -176,3 +176,20 @@ def test_docs_keep_the_hand_written_sections_and_replace_the_rendered_run() -> N
     assert fresh.startswith("# Performance") and "## How to reproduce" in fresh
     assert fresh.endswith("## Latest results\n\n### Run bench2 (new)\n\n"
                           "Full numbers: `x.json` (not committed).\n")
+
+
+def test_ingestor_rates_are_targets_whatever_their_bench_calls_them() -> None:
+    results = {"ingest": {
+        "uof": report.ingest_summary({"messages": 200_000, "messages_per_second": 12_000,
+                                      "ingestor_cpu_us_per_message": 41.5,
+                                      "publisher_messages_per_second": 15_000}),
+        "betfair": report.ingest_summary({"messages": 200_000, "messages_per_s": 9_000,
+                                          "cpu_us_per_message": 7.5})}}
+    values = report.summary(results)
+    assert values["ingest_uof_rate"] == 12_000 and values["ingest_betfair_rate"] == 9_000
+    table = report.targets_table(results)
+    assert "| UOF ingestor, AMQP to Kafka (msg/s) | 12,000 | >= 10000 | yes |" in table
+    assert "| Betfair ingestor, Exchange Stream to Kafka (msg/s) | 9,000 | >= 10000 | no |" \
+        in table
+    rendered = report.render(results)
+    assert "| UOF over AMQP (RabbitMQ) | 200,000 | 12,000 | 41.5 | 15,000 |" in rendered
