@@ -10,12 +10,13 @@ import subprocess
 from dataclasses import dataclass, field
 
 import aiormq
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiormq.abc import AbstractChannel, AbstractConnection
+from yarl import URL
 
-from tests.integration.support import BOOTSTRAP, ROOT, end_offsets
+from tests.integration.support import ROOT, read_records
 
 AMQP_URL = os.environ.get("UOF_AMQP_URL", "amqp://odds:odds@127.0.0.1:5672/unifiedfeed")
+AMQP_URL_SHOWN = str(URL(AMQP_URL).with_password("***"))
 EXCHANGE = "unifiedfeed"
 RABBITMQ_SCRIPT = ROOT / "scripts" / "rabbitmq.sh"
 
@@ -51,6 +52,10 @@ class UofPublisher:
     _connection: AbstractConnection | None = None
     _channel: AbstractChannel | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def connect(self) -> None:
+        """Open the connection now (``publish`` opens it when needed)."""
+        await self._open()
 
     async def _open(self) -> AbstractChannel:
         if self._channel is None or self._channel.is_closed:
@@ -96,22 +101,5 @@ class RawRecord:
 
 async def read_raw(topic: str) -> list[RawRecord]:
     """Every record of ``topic`` up to its current end, in partition order, bytes as stored."""
-    ends = await end_offsets(topic)
-    records: list[RawRecord] = []
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        parts = [TopicPartition(topic, p) for p in ends]
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        remaining = {tp for tp in parts if ends[tp.partition] > 0}
-        while remaining:
-            for batch in (await consumer.getmany(timeout_ms=1000)).values():
-                records.extend(RawRecord(r.partition, r.key or b"", r.value or b"",
-                                         dict(r.headers)) for r in batch)
-            for tp in list(remaining):
-                if await consumer.position(tp) >= ends[tp.partition]:
-                    remaining.discard(tp)
-    finally:
-        await consumer.stop()
-    return records
+    return [RawRecord(r.partition, r.key or b"", r.value or b"", dict(r.headers))
+            for r in await read_records(topic)]

@@ -318,10 +318,11 @@ async def read_compacted(topic: str, *, bootstrap: str = BOOTSTRAP) -> dict[str,
     return latest
 
 
-async def read_all(topic: str, *, bootstrap: str = BOOTSTRAP) -> list[tuple[str, Any]]:
-    """Read a topic from the start to its current end: (key, value) in partition order."""
+async def read_records(topic: str, *, bootstrap: str = BOOTSTRAP) -> list[Any]:
+    """Read a topic from the start to its current end (committed records, as stored), in
+    partition order."""
     ends = await end_offsets(topic, bootstrap=bootstrap)
-    records: list[tuple[str, Any]] = []
+    records: list[Any] = []
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                                 isolation_level="read_committed")
     await consumer.start()
@@ -333,9 +334,7 @@ async def read_all(topic: str, *, bootstrap: str = BOOTSTRAP) -> list[tuple[str,
         while remaining:
             batches = await consumer.getmany(timeout_ms=1000)
             for batch in batches.values():
-                for record in batch:
-                    key = record.key.decode("utf-8", "replace") if record.key else ""
-                    records.append((key, orjson.loads(record.value) if record.value else None))
+                records.extend(batch)
             # By position, not by the last record: a transaction's commit marker, never
             # handed over, is the last entry of the log.
             for tp in list(remaining):
@@ -344,6 +343,13 @@ async def read_all(topic: str, *, bootstrap: str = BOOTSTRAP) -> list[tuple[str,
     finally:
         await consumer.stop()
     return records
+
+
+async def read_all(topic: str, *, bootstrap: str = BOOTSTRAP) -> list[tuple[str, Any]]:
+    """Read a topic from the start to its current end: (key, JSON value) in partition order."""
+    return [(record.key.decode("utf-8", "replace") if record.key else "",
+             orjson.loads(record.value) if record.value else None)
+            for record in await read_records(topic, bootstrap=bootstrap)]
 
 
 async def committed_offsets(group: str, topic: str, *,

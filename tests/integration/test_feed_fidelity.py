@@ -32,7 +32,7 @@ from tests.integration.uof_support import (
     by_id,
     half_x12,
     prices,
-    recovery_api,
+    recovering_platform,
     shows,
     total,
     view,
@@ -64,19 +64,12 @@ class Feed:
 
 
 async def test_a_match_of_two_producers_through_the_uof_adapter(tmp_path: Any) -> None:
-    async with recovery_api() as (api, url):
-        platform = Platform(tmp_path, extra_env={
-            "PRODUCER_TIMEOUT": "4", "UOF_API_URL": url, "UOF_ACCESS_TOKEN": TOKEN,
-            "RECOVERY_RETRY_SECONDS": "30"})
-        await platform.create()
-        try:
-            loaded = await asyncio.to_thread(platform.run_command, "descriptions", "load",
-                                             str(DESCRIPTIONS))
-            assert "loaded into" in loaded
-            async with FeedProducer() as producer:
-                await play(platform, producer, api)
-        finally:
-            await platform.destroy()
+    async with recovering_platform(tmp_path) as (platform, api):
+        loaded = await asyncio.to_thread(platform.run_command, "descriptions", "load",
+                                         str(DESCRIPTIONS))
+        assert "loaded into" in loaded
+        async with FeedProducer() as producer:
+            await play(platform, producer, api)
 
 
 async def play(platform: Platform, producer: FeedProducer, api: RecoveryApi) -> None:

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import aiormq
 import pytest
 
 from tests.integration.amqp_support import (
+    AMQP_URL_SHOWN,
     UofPublisher,
     event_routing_key,
     rabbitmq,
@@ -33,11 +35,10 @@ from tests.integration.support import (
 from tests.integration.uof_support import (
     DESCRIPTIONS,
     LIVE,
-    TOKEN,
     RecoveryApi,
     Uof,
     by_id,
-    recovery_api,
+    recovering_platform,
     shows,
     total,
     view,
@@ -45,6 +46,19 @@ from tests.integration.uof_support import (
 )
 
 pytestmark = pytest.mark.timeout(400)
+
+
+@pytest.fixture(autouse=True)
+async def broker_answers() -> None:
+    """Fail (never skip) with a clear message when RabbitMQ does not answer."""
+    sender = UofPublisher()
+    try:
+        await sender.connect()
+    except (aiormq.exceptions.AMQPError, OSError, TimeoutError) as exc:
+        pytest.fail(f"RabbitMQ at {AMQP_URL_SHOWN} does not answer ({exc!r}); run `make up`",
+                    pytrace=False)
+    finally:
+        await sender.close()
 
 UOF_DIR = Path(__file__).resolve().parents[1] / "resources" / "uof"
 
@@ -141,18 +155,12 @@ async def test_published_samples_become_named_correct_markets(platform: Platform
 
 
 async def test_a_broker_outage_loses_nothing_and_ends_in_a_recovery(tmp_path: Path) -> None:
-    async with recovery_api() as (api, url):
-        platform = Platform(tmp_path, extra_env={
-            "PRODUCER_TIMEOUT": "4", "UOF_API_URL": url, "UOF_ACCESS_TOKEN": TOKEN,
-            "RECOVERY_RETRY_SECONDS": "30"})
-        await platform.create()
-        try:
-            async with publisher() as feed:
-                await outage(platform, feed, api)
-        finally:
-            await platform.destroy()
-            # The broker is back for whatever runs next, whatever happened here.
-            await asyncio.to_thread(rabbitmq, "up")
+    try:
+        async with recovering_platform(tmp_path) as (platform, api), publisher() as feed:
+            await outage(platform, feed, api)
+    finally:
+        # The broker is back for whatever runs next, whatever happened here.
+        await asyncio.to_thread(rabbitmq, "up")
 
 
 class LiveFeed:

@@ -8,11 +8,12 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from tests.integration.support import ROOT, Worker, free_port
+from tests.integration.support import ROOT, Platform, Worker, free_port
 
 EVENT = "sr:match:7777"
 LIVE, PREMATCH = 1, 3
@@ -50,6 +51,21 @@ async def recovery_api() -> AsyncIterator[tuple[RecoveryApi, str]]:
         yield api, f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def recovering_platform(tmp: Path) -> AsyncIterator[tuple[Platform, RecoveryApi]]:
+    """A created platform whose recovery service calls a local stand-in for Sportradar's API
+    (producers silent for 4 s are down); destroyed afterwards."""
+    async with recovery_api() as (api, url):
+        platform = Platform(tmp, extra_env={
+            "PRODUCER_TIMEOUT": "4", "UOF_API_URL": url, "UOF_ACCESS_TOKEN": TOKEN,
+            "RECOVERY_RETRY_SECONDS": "30"})
+        await platform.create()
+        try:
+            yield platform, api
+        finally:
+            await platform.destroy()
 
 
 Record = tuple[bytes, bytes]
