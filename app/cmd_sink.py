@@ -14,10 +14,10 @@ import time
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.faust_app import app, settings
 from app.kafka_security import client_kwargs
+from app.probes import Verdict, probes_app
 from sinks.consumer import SinkConsumer, sink_group
 from sinks.mysql import MySQLSink, SinkUnavailable
 
@@ -25,30 +25,22 @@ from sinks.mysql import MySQLSink, SinkUnavailable
 def health_app(consumer: SinkConsumer) -> web.Application:
     """Return the sink's health and metrics endpoints."""
 
-    async def health(_request: web.Request) -> web.Response:
+    async def health() -> Verdict:
         stalled = time.monotonic() - consumer.last_progress
         if stalled > settings.health_stall_seconds:
-            return web.json_response({"status": "unhealthy",
-                                      "reason": f"no batch for {stalled:.0f}s"}, status=503)
-        return web.json_response({"status": "ok", "batches": consumer.batches})
+            return 503, {"status": "unhealthy", "reason": f"no batch for {stalled:.0f}s"}
+        return 200, {"status": "ok", "batches": consumer.batches}
 
-    async def ready(_request: web.Request) -> web.Response:
+    async def ready() -> Verdict:
         mysql_up, kafka_problem = await asyncio.gather(consumer.sink.ping(),
                                                        consumer.kafka_problem())
         problems = [*([] if mysql_up else ["MySQL unreachable"]),
                     *([kafka_problem] if kafka_problem else [])]
         if problems:
-            return web.json_response({"status": "not_ready", "reasons": problems}, status=503)
-        return web.json_response({"status": "ready"})
+            return 503, {"status": "not_ready", "reasons": problems}
+        return 200, {"status": "ready"}
 
-    async def metrics(_request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    served = web.Application()
-    served.router.add_get("/health", health)
-    served.router.add_get("/ready", ready)
-    served.router.add_get("/metrics", metrics)
-    return served
+    return probes_app(health, ready)
 
 
 @app.command()

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
+from prometheus_client import Histogram
 
 from app import metrics
+from app.probes import Verdict, probes_app
 from ingest.raw_writer import RawTopicWriter
 
 
@@ -63,30 +64,22 @@ def readiness_problems(ingestor: Ingestor, stall_seconds: float) -> list[str]:
 def health_app(ingestor: Ingestor, stall_seconds: float) -> web.Application:
     """Return the ingestor's probe and metrics endpoints."""
 
-    async def health(_request: web.Request) -> web.Response:
+    async def health() -> Verdict:
         # Alive while the loop answers and Kafka takes records; a provider outage is not
         # fixed by a restart (the ingestor reconnects), so it only makes the ingestor unready.
         writer = ingestor.writer
         if writer.failing_since is not None and \
                 time.monotonic() - writer.failing_since > stall_seconds:
-            return web.json_response({"status": "unhealthy",
-                                      "reason": "Kafka refuses records"}, status=503)
-        return web.json_response({"status": "ok", "messages": ingestor.status.messages})
+            return 503, {"status": "unhealthy", "reason": "Kafka refuses records"}
+        return 200, {"status": "ok", "messages": ingestor.status.messages}
 
-    async def ready(_request: web.Request) -> web.Response:
+    async def ready() -> Verdict:
         problems = readiness_problems(ingestor, stall_seconds)
         if problems:
-            return web.json_response({"status": "not_ready", "reasons": problems}, status=503)
-        return web.json_response({"status": "ready"})
+            return 503, {"status": "not_ready", "reasons": problems}
+        return 200, {"status": "ready"}
 
-    async def metrics_view(_request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    served = web.Application()
-    served.router.add_get("/health", health)
-    served.router.add_get("/ready", ready)
-    served.router.add_get("/metrics", metrics_view)
-    return served
+    return probes_app(health, ready)
 
 
 @functools.cache
