@@ -14,13 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -33,6 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from app.admin import bootstrap_servers
 from bench.ingest_probe import cpu_seconds, wait_landed
+from bench.platform import faust_command, free_port, spawn, stop_process
 from tests.betfair_stream_server import FakeExchangeStream, Session, StreamTls, cycled_lines
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,7 +103,7 @@ async def run(messages: int, partitions: int) -> dict[str, Any]:
                "BETFAIR_SESSION_TOKEN": SESSION, "BETFAIR_HEARTBEAT_MS": "5000"}
         log_path = Path(scratch) / "ingest.log"
         load_before = os.getloadavg()
-        proc = spawn_ingestor(env, log_path)
+        proc = spawn(faust_command("app", None, "ingest", "betfair"), env, log_path)
         pid[0] = proc.pid
         try:
             await asyncio.wait_for(stream.streaming.wait(), 120)
@@ -122,11 +118,7 @@ async def run(messages: int, partitions: int) -> dict[str, Any]:
             cpu = cpu_seconds(proc.pid) - stream.cpu_at_start
             rss = rss_mib(proc.pid)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                await asyncio.to_thread(proc.wait, 30)
-            if proc.poll() is None:
-                proc.kill()
+            await asyncio.to_thread(stop_process, proc)
             await server.stop()
             await consumer.stop()
             await admin.delete_topics([topic])
@@ -148,19 +140,6 @@ async def run(messages: int, partitions: int) -> dict[str, Any]:
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         "partitions": partitions,
     }
-
-
-def spawn_ingestor(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("wb") as log:
-        return subprocess.Popen([sys.executable, "-m", "faust", "-A", "app", "ingest", "betfair"],
-                                env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def main() -> None:
