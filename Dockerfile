@@ -5,7 +5,7 @@
 #   docker run --rm odds-platform:0.1.0                         # faust -A app worker -l info
 #   docker run --rm odds-platform:0.1.0 create-topics           # any `faust -A app` command:
 #   docker run --rm odds-platform:0.1.0 migrate                 #   migrate, generate, replay,
-#   docker run --rm odds-platform:0.1.0 generate --events 20    #   simulate, ...
+#   docker run --rm odds-platform:0.1.0 generate --events 20    #   simulate, ingest uof, ...
 #
 # Configuration is the environment of README's table. WEB_HOST is the host name this worker
 # advertises to its peers (table_route redirects there): set it to a name other workers can
@@ -33,6 +33,7 @@ COPY app ./app
 COPY agents ./agents
 COPY config ./config
 COPY feeds ./feeds
+COPY ingest ./ingest
 COPY models ./models
 COPY sinks ./sinks
 COPY tables ./tables

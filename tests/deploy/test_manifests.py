@@ -21,6 +21,7 @@ import json
 import re
 import shlex
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -702,9 +703,27 @@ def test_dockerignore_keeps_the_context_small() -> None:
     }
     assert {".git", ".venv", ".kafka", ".tools", "data", ".pytest_cache", ".mypy_cache",
             ".ruff_cache"} <= entries
-    copied = {"pyproject.toml", "README.md", "app", "agents", "config", "feeds", "models",
-              "sinks", "tables", "web"}
+    copied = {"pyproject.toml", "README.md", "app", "agents", "config", "feeds", "ingest",
+              "models", "sinks", "tables", "web"}
     assert not copied & entries, "the build needs these"
+
+
+def test_dockerfile_copies_every_package() -> None:
+    """The builder stage copies every package pyproject.toml ships: a package left out is
+    silently missing from the wheel, and the app's autodiscovered modules import them all (a
+    missing ``ingest`` broke every ``faust -A app`` command in the image)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = {pattern.rstrip("*")
+                for pattern in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    builder = dockerfile_stages()[1]
+    copied = set()
+    for instr, rest in builder:
+        if instr == "COPY":
+            *sources, target = shlex.split(rest)
+            copied |= {src for src in sources if f"./{src}" == target}
+    assert packages <= {p.name for p in ROOT.iterdir() if p.is_dir()}
+    assert copied == packages, f"COPY the packages {sorted(packages - copied)}; " \
+        f"copied but not packaged: {sorted(copied - packages)}"
 
 
 # --- docker-compose.yml ------------------------------------------------------------------------
