@@ -28,7 +28,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from config.settings import MySQLConfig, Settings
+from config.settings import BetfairStreamConfig, MySQLConfig, Settings, UofFeedConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / ".tools"
@@ -50,6 +50,21 @@ API = "odds-api"
 SECRET = "odds-secrets"
 INIT_JOB = "odds-init"
 SINK = "odds-sink"
+# The live feed ingestors: Deployment (and Service, ServiceMonitor, NetworkPolicy) name ->
+# provider (`faust -A app ingest <provider>`).
+INGESTORS = {"odds-ingest-uof": "uof", "odds-ingest-betfair": "betfair"}
+# dev keeps the Betfair ingestor at 0 until real credentials are in its Secret.
+EXPECTED_INGEST_REPLICAS = {"dev": {"odds-ingest-uof": 1, "odds-ingest-betfair": 0},
+                            "prod": {"odds-ingest-uof": 1, "odds-ingest-betfair": 1}}
+# The Secret keys each ingestor cannot start without.
+INGEST_REQUIRED_SECRETS = {"uof": {"UOF_AMQP_URL"},
+                           "betfair": {"BETFAIR_APP_KEY", "BETFAIR_SESSION_TOKEN"}}
+# Egress to the provider: AMQP over TLS (Sportradar), TLS (Betfair); dev adds plain AMQP for
+# the namespace's RabbitMQ.
+INGEST_PROVIDER_PORTS = {"uof": {("TCP", 5671)}, "betfair": {("TCP", 443)}}
+DEV_EXTRA_PROVIDER_PORTS = {"uof": {("TCP", 5672)}, "betfair": set()}
+# Components the first apply phase leaves out (docs/operations.md, "Deploy", step 4).
+FIRST_PHASE_EXCLUDED = ("worker", "api", "sink", "ingest-uof", "ingest-betfair")
 # The sink's health server binds every interface of its pod, for the probes.
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - a value the manifests must carry, not a bind here
 DATA_VOLUME = "data"
@@ -218,6 +233,17 @@ def sink_container(overlay: str) -> dict[str, Any]:
     return container
 
 
+def ingest_container(overlay: str, name: str) -> dict[str, Any]:
+    containers = find(overlay, "Deployment", name)["spec"]["template"]["spec"]["containers"]
+    assert [c["name"] for c in containers] == ["ingest"]
+    container: dict[str, Any] = containers[0]
+    return container
+
+
+def ingest_containers(overlay: str) -> list[dict[str, Any]]:
+    return [ingest_container(overlay, name) for name in INGESTORS]
+
+
 def job_containers(overlay: str) -> list[dict[str, Any]]:
     spec = find(overlay, "Job", INIT_JOB)["spec"]["template"]["spec"]
     return [*spec.get("initContainers", []), *spec["containers"]]
@@ -242,7 +268,8 @@ def app_settings_calls() -> dict[str, ast.Call]:
         if (isinstance(func, ast.Attribute) and func.attr == "get"
                 and isinstance(func.value, ast.Name) and func.value.id == "env"):
             arg = node.args[0] if node.args else None
-        elif isinstance(func, ast.Name) and func.id in ("_int", "_float", "_secret", "_choice"):
+        elif isinstance(func, ast.Name) and func.id in ("_int", "_float", "_secret", "_choice",
+                                                        "_path", "_json_object"):
             arg = node.args[1] if len(node.args) > 1 else None
         else:
             continue
@@ -270,6 +297,16 @@ def test_settings_parser_finds_the_documented_variables() -> None:
         assert name in names, f"{name} not found in config/settings.py"
     assert app_default("WEB_PORT") == 6066
     assert app_default("TOPIC_PARTITIONS") == 8
+    # The ingestors' settings, read through every helper (_path, _json_object included).
+    for name in ("INGEST_WEB_PORT", "UOF_AMQP_URL", "UOF_AMQP_URL_FILE", "UOF_ACCESS_TOKEN_FILE",
+                 "UOF_ROUTING_KEYS", "UOF_EXCHANGE", "UOF_PREFETCH", "UOF_AMQP_CAFILE",
+                 "BETFAIR_STREAM_URL", "BETFAIR_STREAM_CAFILE", "BETFAIR_APP_KEY_FILE",
+                 "BETFAIR_SESSION_TOKEN_FILE", "BETFAIR_MARKET_FILTER", "BETFAIR_LADDER_LEVELS",
+                 "BETFAIR_HEARTBEAT_MS", "BETFAIR_CONFLATE_MS", "BETFAIR_STREAM_NAME",
+                 "KAFKA_SSL_CAFILE"):
+        assert name in names, f"{name} not found in config/settings.py"
+    assert app_default("INGEST_WEB_PORT") == 6072
+    assert app_default("BETFAIR_MARKET_FILTER") == "{}"
 
 
 # --- the tools are there -----------------------------------------------------------------------
@@ -345,6 +382,9 @@ def test_overlay_has_every_object(overlay: str) -> None:
         ("Deployment", SINK), ("NetworkPolicy", SINK), ("Service", SINK),
         ("ServiceMonitor", SINK),
     ]
+    for name in INGESTORS:
+        expected += [("Deployment", name), ("Service", name), ("ServiceMonitor", name),
+                     ("NetworkPolicy", name)]
     if overlay == "dev":
         expected += [("Namespace", "odds-dev"), ("Secret", SECRET)]
     # prod: no Secret (a placeholder must never overwrite the real credentials) and no
@@ -357,17 +397,26 @@ def test_overlay_has_every_object(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_first_apply_phase_selects_what_the_init_job_needs(overlay: str) -> None:
-    """docs/operations.md applies `-l 'app.kubernetes.io/component notin (worker,api,sink)'` first
-    (settings, Secret, Namespace, init Job), waits for the Job, then applies everything."""
+    """docs/operations.md applies `-l 'app.kubernetes.io/component notin (worker,api,sink,
+    ingest-uof,ingest-betfair)'` first (settings, Secret, Namespace, init Job), waits for the
+    Job, then applies everything."""
     first = sorted(
         (o["kind"], o["metadata"]["name"]) for o in objects(overlay)
         if o["metadata"].get("labels", {}).get("app.kubernetes.io/component")
-        not in ("worker", "api", "sink"))
+        not in FIRST_PHASE_EXCLUDED)
     expected = [("ConfigMap", configmap(overlay)["metadata"]["name"]), ("Job", INIT_JOB),
                 ("NetworkPolicy", "odds-init")]
     if overlay == "dev":
         expected += [("Namespace", "odds-dev"), ("Secret", SECRET)]
     assert first == sorted(expected)
+
+
+def test_docs_apply_the_first_phase_this_test_checks() -> None:
+    text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    selectors = re.findall(r"-l '(app\.kubernetes\.io/component notin \(([^)]*)\))'", text)
+    assert selectors, "docs/operations.md no longer shows the first apply phase"
+    for _, components in selectors:
+        assert tuple(c.strip() for c in components.split(",")) == FIRST_PHASE_EXCLUDED
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -501,7 +550,7 @@ def test_init_job_creates_topics_then_migrates(overlay: str) -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_images_are_pinned(overlay: str) -> None:
     images = {c["image"] for c in [worker_container(overlay), sink_container(overlay),
-                                     *job_containers(overlay)]}
+                                     *ingest_containers(overlay), *job_containers(overlay)]}
     assert len(images) == 1
     (image,) = images
     assert re.fullmatch(r"[\w./-]+:[\w.-]+", image) and not image.endswith(":latest"), image
@@ -532,7 +581,8 @@ def test_manifests_agree_with_the_app(overlay: str) -> None:
     set_names = set(data)
     for secret in of_kind(overlay, "Secret"):
         set_names |= set(secret.get("stringData", {})) | set(secret.get("data", {}))
-    for c in [container, sink_container(overlay), *job_containers(overlay)]:
+    for c in [container, sink_container(overlay), *ingest_containers(overlay),
+              *job_containers(overlay)]:
         set_names |= {e["name"] for e in c.get("env", [])}
     assert set_names - known == set(), f"the app reads no {sorted(set_names - known)}"
 
@@ -609,14 +659,159 @@ def test_sink_runs_as_its_own_deployment(overlay: str) -> None:
     assert Settings.from_env(env).sink_mode == "separate"
 
 
+def _secret_refs(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The container's variables taken from Secret keys: name -> secretKeyRef."""
+    return {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container.get("env", [])
+            if "secretKeyRef" in e.get("valueFrom", {})}
+
+
+def _ingest_pod_env(overlay: str, name: str) -> dict[str, str]:
+    """The environment an ingestor pod gets: the ConfigMap, its literal variables and its
+    Secret keys (dev: the example Secret's placeholders; prod: values of the documented
+    shape)."""
+    container = ingest_container(overlay, name)
+    env = dict(configmap(overlay)["data"])
+    env.update({e["name"]: e["value"] for e in container["env"] if "value" in e})
+    if overlay == "dev":
+        secret = find(overlay, "Secret", SECRET)["stringData"]
+    else:
+        secret = {"UOF_AMQP_URL": "amqps://mq.betradar.com:5671/unifiedfeed/12345",
+                  "UOF_ACCESS_TOKEN": "token", "BETFAIR_APP_KEY": "key",
+                  "BETFAIR_SESSION_TOKEN": "session"}
+    env.update({ref_name: secret[ref["key"]] for ref_name, ref in _secret_refs(container).items()
+                if ref["key"] in secret})
+    return env
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("name", sorted(INGESTORS))
+def test_ingestors_run_as_single_recreated_deployments(overlay: str, name: str) -> None:
+    provider = INGESTORS[name]
+    data = configmap(overlay)["data"]
+    port = int(data["INGEST_WEB_PORT"])
+    assert port == app_default("INGEST_WEB_PORT")
+
+    # One replica at most, never two at once: each AMQP connection gets its own queue (two
+    # UOF ingestors would each receive every message) and Betfair limits connections per key.
+    deployment = find(overlay, "Deployment", name)
+    spec = deployment["spec"]
+    assert spec["replicas"] == EXPECTED_INGEST_REPLICAS[overlay][name]
+    assert spec["strategy"] == {"type": "Recreate"}
+    pod_labels = spec["template"]["metadata"]["labels"]
+    assert selected(spec["selector"]["matchLabels"], pod_labels)
+    pod = spec["template"]["spec"]
+    assert pod["enableServiceLinks"] is False
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+
+    container = ingest_container(overlay, name)
+    worker = worker_container(overlay)
+    assert container["args"] == ["-l", "info", "ingest", provider]
+    assert "command" not in container, "use the image's ENTRYPOINT (faust -A app)"
+    assert container["image"] == worker["image"]
+    (container_port,) = container["ports"]
+    assert (container_port["name"], container_port["containerPort"]) == ("http", port)
+    for probe, path in PROBES.items():
+        assert container[probe]["httpGet"] == {"path": path, "port": "http"}, probe
+    for bound in ("requests", "limits"):
+        assert set(container["resources"][bound]) >= {"cpu", "memory"}, f"{bound} incomplete"
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert {data["APP_DATADIR"], "/tmp"} <= mounts  # noqa: S108 - a mount path, not a file
+
+    # Settings from the ConfigMap; secrets key by key (not the whole Secret), each under its
+    # own name; only the provider's own ones are required.
+    assert container["envFrom"] == [
+        {"configMapRef": {"name": configmap(overlay)["metadata"]["name"]}}]
+    literal = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    assert literal == {"WEB_HOST": ALL_INTERFACES}
+    refs = _secret_refs(container)
+    assert len(refs) + len(literal) == len(container["env"])
+    assert all(ref["name"] == SECRET and ref["key"] == ref_name for ref_name, ref in refs.items())
+    required = {ref_name for ref_name, ref in refs.items() if not ref.get("optional", False)}
+    assert required == INGEST_REQUIRED_SECRETS[provider]
+    assert "MYSQL_DSN" not in refs
+    if overlay == "dev":
+        assert required <= set(find(overlay, "Secret", SECRET)["stringData"]), \
+            "the example Secret must hold every key an ingestor requires"
+
+    # Its own Service and ServiceMonitor, for Prometheus; no other Service selects it.
+    service = find(overlay, "Service", name)
+    assert selected(service["spec"]["selector"], pod_labels)
+    assert service["spec"]["publishNotReadyAddresses"] is True
+    assert [(p["name"], p["targetPort"]) for p in service["spec"]["ports"]] == [("http", "http")]
+    others = [s["metadata"]["name"] for s in of_kind(overlay, "Service")
+              if selected(s["spec"]["selector"], pod_labels)]
+    assert others == [name]
+    monitor = find(overlay, "ServiceMonitor", name)
+    monitored = [s["metadata"]["name"] for s in of_kind(overlay, "Service")
+                 if selected(monitor["spec"]["selector"]["matchLabels"], s["metadata"]["labels"])]
+    assert monitored == [name]
+    assert [(e["port"], e["path"]) for e in monitor["spec"]["endpoints"]] == [("http", "/metrics")]
+    if overlay == "prod":
+        assert monitor["metadata"]["labels"]["release"] == \
+            find(overlay, "ServiceMonitor", WORKER)["metadata"]["labels"]["release"]
+
+    # Network: its port from monitoring only; DNS, Kafka and the provider out, nothing else.
+    policy = find(overlay, "NetworkPolicy", name)["spec"]
+    worker_labels = find(overlay, "StatefulSet", WORKER)["spec"]["template"]["metadata"]["labels"]
+    assert selected(policy["podSelector"]["matchLabels"], pod_labels)
+    assert not selected(policy["podSelector"]["matchLabels"], worker_labels)
+    assert sorted(policy["policyTypes"]) == ["Egress", "Ingress"]
+    assert policy["ingress"]
+    for rule in policy["ingress"]:
+        assert _ports(rule) == {("TCP", port)}
+        assert [f["namespaceSelector"]["matchLabels"] for f in rule["from"]] == [
+            {"kubernetes.io/metadata.name": "monitoring"}]
+    for rule in policy["egress"]:
+        assert _ports(rule), "an egress rule without ports opens every port"
+        assert "to" not in rule
+    egress = set().union(*(_ports(r) for r in policy["egress"]))
+    kafka_dns = {("UDP", 53), ("TCP", 53), ("TCP", 9092), ("TCP", 9093), ("TCP", 9094)}
+    provider_ports = INGEST_PROVIDER_PORTS[provider] | (
+        DEV_EXTRA_PROVIDER_PORTS[provider] if overlay == "dev" else set())
+    assert egress == kafka_dns | provider_ports
+    for other in INGESTORS:
+        if other != name:
+            other_labels = find(overlay, "Deployment", other)["spec"]["template"]["metadata"][
+                "labels"]
+            assert not selected(policy["podSelector"]["matchLabels"], other_labels)
+
+    # The app accepts the pod's environment, and the policy admits the provider it points at.
+    env = _ingest_pod_env(overlay, name)
+    settings = Settings.from_env(env)
+    assert (settings.web_host, settings.ingest_web_port) == (ALL_INTERFACES, port)
+    if provider == "uof":
+        uof = UofFeedConfig.from_env(env, settings.uof_access_token)
+        assert ("TCP", uof.port) in egress
+        assert uof.routing_keys and uof.exchange == "unifiedfeed"
+        if overlay == "prod":
+            assert (uof.tls, uof.vhost, uof.username, uof.password) == (
+                True, "/unifiedfeed/12345", "token", "")
+    else:
+        betfair = BetfairStreamConfig.from_env(env)
+        assert ("TCP", betfair.port) in egress
+        assert betfair.host == "stream-api.betfair.com"
+        assert betfair.market_filter, "the ConfigMap chooses the markets: BETFAIR_MARKET_FILTER"
+
+
 def test_secret_example_holds_placeholders_only() -> None:
     secret = find("dev", "Secret", SECRET)
     assert "data" not in secret, "use stringData with placeholders, never encoded values"
     values = secret["stringData"]
-    assert set(values) == {"MYSQL_DSN"}
+    assert set(values) == {"MYSQL_DSN", "UOF_AMQP_URL", "BETFAIR_APP_KEY",
+                           "BETFAIR_SESSION_TOKEN"}
     for name, value in values.items():
         assert "CHANGE_ME" in value, f"{name} must be a placeholder"
     assert MySQLConfig.from_dsn(values["MYSQL_DSN"]).password == "CHANGE_ME"
+    # The placeholder URL names its user, so the ingestor starts without UOF_ACCESS_TOKEN
+    # (which stays out of the example: the workers' recovery service would send it).
+    assert UofFeedConfig.from_env(values, "").password == "CHANGE_ME"
 
 
 # --- Dockerfile --------------------------------------------------------------------------------
