@@ -16,7 +16,9 @@ downloaded here. A missing tool fails these tests (never skips them).
 from __future__ import annotations
 
 import ast
+import base64
 import functools
+import hashlib
 import json
 import re
 import shlex
@@ -932,13 +934,14 @@ def compose() -> dict[str, Any]:
 
 
 def test_compose_file_is_valid() -> None:
-    assert set(compose()["services"]) == {"kafka", "mysql", "rabbitmq", "init", "worker", "demo"}
+    assert set(compose()["services"]) == {"kafka", "mysql", "rabbitmq", "init", "worker", "demo",
+                                          "ingest-uof", "ingest-betfair"}
 
 
 def test_compose_agrees_with_the_app() -> None:
     services = compose()["services"]
     known = app_env_names()
-    for name in ("init", "worker", "demo"):
+    for name in ("init", "worker", "demo", "ingest-uof", "ingest-betfair"):
         svc = services[name]
         assert svc["image"] == "odds-platform:local"
         assert svc["build"]["dockerfile"] == "Dockerfile"
@@ -997,3 +1000,63 @@ def test_compose_agrees_with_the_app() -> None:
     assert [(x["name"], x["vhost"], x["type"], x["durable"]) for x in definitions["exchanges"]] == [
         ("unifiedfeed", "unifiedfeed", "topic", True)]
     assert rabbitmq["healthcheck"]["test"]
+
+
+def _rabbitmq_definitions() -> dict[str, Any]:
+    rabbitmq = compose()["services"]["rabbitmq"]
+    mounts = {v["target"]: Path(v["source"]) for v in rabbitmq["volumes"] if v["type"] == "bind"}
+    definitions: dict[str, Any] = json.loads(
+        mounts["/etc/rabbitmq/definitions.json"].read_text(encoding="utf-8"))
+    return definitions
+
+
+def test_compose_runs_the_ingestors() -> None:
+    services = compose()["services"]
+    port = app_default("INGEST_WEB_PORT")
+    published = [p["published"] for svc in services.values() for p in svc.get("ports", [])]
+    assert len(published) == len(set(published)), f"host ports collide: {published}"
+    for name, provider in (("ingest-uof", "uof"), ("ingest-betfair", "betfair")):
+        svc = services[name]
+        env = svc["environment"]
+        assert svc["command"] == ["-l", "info", "ingest", provider]
+        assert "entrypoint" not in svc or svc["entrypoint"] is None
+        # The health server binds WEB_HOST: every interface, so the published port reaches it.
+        assert env["WEB_HOST"] == ALL_INTERFACES
+        assert int(env["INGEST_WEB_PORT"]) == port
+        assert [(p["host_ip"], p["target"]) for p in svc["ports"]] == [("127.0.0.1", port)]
+        # The image's HEALTHCHECK asks the worker's WEB_PORT: the ingestors ask their own.
+        check = " ".join(svc["healthcheck"]["test"])
+        assert "INGEST_WEB_PORT" in check and "/health" in check
+        assert svc["depends_on"]["init"]["condition"] == "service_completed_successfully"
+        assert svc["depends_on"]["kafka"]["condition"] == "service_healthy"
+        assert Settings.from_env(env).ingest_web_port == port
+
+    uof = services["ingest-uof"]
+    assert "profiles" not in uof, "the UOF ingestor reads the local rabbitmq: on by default"
+    assert uof["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+    config = UofFeedConfig.from_env(uof["environment"], "")
+    definitions = _rabbitmq_definitions()
+    assert (config.host, config.port, config.tls) == ("rabbitmq", 5672, False)
+    assert config.vhost in {v["name"] for v in definitions["vhosts"]}
+    assert config.exchange in {x["name"] for x in definitions["exchanges"]}
+    (user,) = [u for u in definitions["users"] if u["name"] == config.username]
+    # rabbit_password_hashing_sha256: base64(salt ++ sha256(salt ++ password)), 4-byte salt.
+    stored = base64.b64decode(user["password_hash"])
+    assert stored[4:] == hashlib.sha256(stored[:4] + config.password.encode()).digest()
+
+    betfair = services["ingest-betfair"]
+    env = betfair["environment"]
+    assert betfair["profiles"] == ["betfair"], "it needs real credentials: off by default"
+    assert not {"BETFAIR_APP_KEY", "BETFAIR_SESSION_TOKEN"} & set(env), \
+        "credentials come as secrets (files), never in the container's environment"
+    targets = {s["source"]: s["target"] for s in betfair["secrets"]}
+    secrets = compose()["secrets"]
+    for name in ("BETFAIR_APP_KEY", "BETFAIR_SESSION_TOKEN"):
+        source = name.lower()
+        assert env[f"{name}_FILE"] == targets[source]
+        assert secrets[source]["environment"] == name
+    # (the secret files exist only in the container)
+    config_b = BetfairStreamConfig.from_env({k: v for k, v in env.items()
+                                             if not k.endswith("_FILE")})
+    assert (config_b.host, config_b.port) == ("stream-api.betfair.com", 443)
+    assert config_b.market_filter
