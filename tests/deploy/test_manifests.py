@@ -710,7 +710,7 @@ def test_ingestors_run_as_single_recreated_deployments(overlay: str, name: str) 
 
     container = ingest_container(overlay, name)
     worker = worker_container(overlay)
-    assert container["args"] == ["-l", "info", "ingest", provider]
+    assert container["args"] == ["ingest", provider]
     assert "command" not in container, "use the image's ENTRYPOINT (faust -A app)"
     assert container["image"] == worker["image"]
     (container_port,) = container["ports"]
@@ -1018,7 +1018,7 @@ def test_compose_runs_the_ingestors() -> None:
     for name, provider in (("ingest-uof", "uof"), ("ingest-betfair", "betfair")):
         svc = services[name]
         env = svc["environment"]
-        assert svc["command"] == ["-l", "info", "ingest", provider]
+        assert svc["command"] == ["ingest", provider]
         assert "entrypoint" not in svc or svc["entrypoint"] is None
         # The health server binds WEB_HOST: every interface, so the published port reaches it.
         assert env["WEB_HOST"] == ALL_INTERFACES
