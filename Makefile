@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export APP_DATADIR ?= $(CURDIR)/data
 
-.PHONY: run test up down worker lint typecheck unit integration bench clean venv topics
+.PHONY: run test up down worker ingest-uof ingest-betfair lint typecheck unit integration bench clean \
+	venv topics
 
 venv: $(STAMP)
 
@@ -27,6 +28,15 @@ topics: venv
 
 worker: venv up topics
 	$(BIN)/faust -A app worker -l info
+
+# The live feed ingestors, in the foreground (docs/operations.md, "Live ingestion"). UOF reads
+# UOF_AMQP_URL (default: the local RabbitMQ of `make up`); Betfair needs BETFAIR_APP_KEY and
+# BETFAIR_SESSION_TOKEN and serves on 6073 by default, so both can run beside each other.
+ingest-uof: venv up topics
+	$(BIN)/faust -A app -l info ingest uof
+
+ingest-betfair: venv up topics
+	INGEST_WEB_PORT=$${INGEST_WEB_PORT:-6073} $(BIN)/faust -A app -l info ingest betfair
 
 run: venv up topics
 	scripts/run.sh
