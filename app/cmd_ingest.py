@@ -53,7 +53,8 @@ async def ingest(self: Any, provider: str) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    runner = web.AppRunner(health_app(ingestor, settings.health_stall_seconds))
+    # No access log: probes and scrapes every few seconds would bury what matters.
+    runner = web.AppRunner(health_app(ingestor, settings.health_stall_seconds), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.web_host, settings.ingest_web_port).start()
     await ingestor.writer.start()

@@ -57,7 +57,8 @@ async def mysql_sink(self: Any) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    runner = web.AppRunner(health_app(consumer))
+    # No access log: probes and scrapes every few seconds would bury what matters.
+    runner = web.AppRunner(health_app(consumer), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.web_host, settings.sink_web_port).start()
     await consumer.start()

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import MySQLConfig, Settings, SettingsError
+from config.settings import BetfairStreamConfig, MySQLConfig, Settings, SettingsError
 
 
 def test_defaults() -> None:
@@ -112,3 +112,26 @@ def test_bad_recovery_settings_are_clear_errors(env: dict[str, str]) -> None:
     with pytest.raises(SettingsError) as raised:
         Settings.from_env(env)
     assert "s3cr" not in str(raised.value)
+
+
+def test_betfair_credentials_never_in_repr(tmp_path: Path) -> None:
+    session = tmp_path / "session"
+    session.write_text("sess-9f3a\n")
+    cfg = BetfairStreamConfig.from_env({
+        "BETFAIR_APP_KEY": "appkey-77c1", "BETFAIR_SESSION_TOKEN_FILE": str(session),
+        "BETFAIR_MARKET_FILTER": '{"eventTypeIds": ["7"]}'})
+    assert (cfg.app_key, cfg.session_token) == ("appkey-77c1", "sess-9f3a")
+    assert cfg.market_filter == {"eventTypeIds": ["7"]}
+    assert "appkey-77c1" not in repr(cfg) and "sess-9f3a" not in repr(cfg)
+
+
+@pytest.mark.parametrize(("env", "problem"), [
+    ({"BETFAIR_STREAM_URL": "https://stream-api.betfair.com"}, "tls://host:port"),
+    ({"BETFAIR_MARKET_FILTER": "[1, 2]"}, "JSON object"),
+    ({"BETFAIR_MARKET_FILTER": "{eventTypeIds"}, "JSON object"),
+    ({"BETFAIR_HEARTBEAT_MS": "60000"}, "500 to 5000"),
+    ({"BETFAIR_LADDER_LEVELS": "11"}, "1 to 10"),
+])
+def test_bad_betfair_settings(env: dict[str, str], problem: str) -> None:
+    with pytest.raises(SettingsError, match=problem):
+        BetfairStreamConfig.from_env(env)
