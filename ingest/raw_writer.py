@@ -62,6 +62,8 @@ class RawTopicWriter:
         self._waiting = 0
         self._sending = asyncio.Lock()
         self._send_scheduled = False
+        #: A send spawned for SEND_EVERY waiting records has not taken them yet.
+        self._send_due = False
         self._room = asyncio.Event()
         self._room.set()
         self._idle = asyncio.Event()
@@ -77,30 +79,54 @@ class RawTopicWriter:
     async def send(self, key: bytes, value: bytes, headers: Headers,
                    on_acked: OnAcked) -> None:
         """Hand one record over; ``on_acked`` runs when Kafka has acknowledged it, or at once
-        when no Kafka topic could take it (too large: dropped, counted and logged)."""
-        size = len(key) + len(value) + sum(len(k) + len(v) for k, v in headers)
+        when no Kafka topic could take it (too large: dropped, counted and logged). Waits
+        while ``MAX_IN_FLIGHT`` records are unacknowledged."""
+        if self.in_flight >= MAX_IN_FLIGHT:
+            await self._room.wait()
+        if self._append(key, value, headers, on_acked) and self._waiting >= SEND_EVERY:
+            await self._send_waiting()
+
+    def add(self, key: bytes, value: bytes, headers: Headers, on_acked: OnAcked) -> bool:
+        """``send`` without waiting, for a caller that hands records over from a synchronous
+        callback: return True when the writer is full (``MAX_IN_FLIGHT`` unacknowledged),
+        and the caller must then stop handing records over until ``wait_for_room`` returns."""
+        if self._append(key, value, headers, on_acked) and self._waiting >= SEND_EVERY \
+                and not self._send_due:
+            self._send_due = True
+            self._spawn(self._send_waiting())
+        return self.in_flight >= MAX_IN_FLIGHT
+
+    async def wait_for_room(self) -> None:
+        """Return once fewer than ``MAX_IN_FLIGHT`` records are unacknowledged."""
+        await self._room.wait()
+
+    def _append(self, key: bytes, value: bytes, headers: Headers, on_acked: OnAcked) -> bool:
+        """Queue one record for its partition's next batch; False when it was dropped."""
+        size = len(key) + len(value)
+        for name, header in headers:
+            size += len(name) + len(header)
         if size + RECORD_OVERHEAD > self.max_record_bytes:
             self._drop(size, "larger than the raw topic takes", key)
             on_acked()
-            return
-        if self.in_flight >= MAX_IN_FLIGHT:
-            await self._room.wait()
+            return False
         self._pending[partition_for(key, self.partitions)].append(
             (key, value, headers, on_acked))
         self._waiting += 1
         self.in_flight += 1
-        self._idle.clear()
+        if self.in_flight == 1:
+            self._idle.clear()
         if self.in_flight >= MAX_IN_FLIGHT:
             self._room.clear()
-        if self._waiting >= SEND_EVERY:
-            await self._send_waiting()
-        elif not self._send_scheduled:
+        if not self._send_scheduled:
+            # One send per loop pass takes every record handed over in it.
             self._send_scheduled = True
             asyncio.get_running_loop().call_soon(self._schedule_send)
+        return True
 
     def _schedule_send(self) -> None:
         self._send_scheduled = False
-        self._spawn(self._send_waiting())
+        if self._waiting:
+            self._spawn(self._send_waiting())
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -111,6 +137,7 @@ class RawTopicWriter:
         async with self._sending:  # one sender at a time keeps each partition's order
             pending, self._pending = self._pending, defaultdict(list)
             self._waiting = 0
+            self._send_due = False
             for partition, records in pending.items():
                 await self._send_partition(partition, records)
 
@@ -122,7 +149,8 @@ class RawTopicWriter:
             while end < len(records):
                 key, value, headers, _ = records[end]
                 if batch.append(key=key, value=value, timestamp=None,
-                                headers=list(headers)) is None:
+                                headers=headers if type(headers) is list
+                                else list(headers)) is None:
                     break
                 end += 1
             if end == start:
