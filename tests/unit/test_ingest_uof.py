@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from config.settings import SettingsError, UofFeedConfig
 from ingest.ack_window import AckWindow
 from ingest.backoff import Backoff
 from ingest.uof_amqp import connection_url
 from ingest.uof_routing import (
+    HEAD_BYTES,
     UNKEYED,
     message_timestamp_ms,
     parse_routing_key,
@@ -139,3 +143,25 @@ def test_uof_settings_errors_never_quote_the_url(env: dict[str, str]) -> None:
     with pytest.raises(SettingsError) as caught:
         UofFeedConfig.from_env(env, "")
     assert "zq9" not in str(caught.value) and "betradar" not in str(caught.value)
+
+
+PLAIN_TIMESTAMP = re.compile(rb'\stimestamp="(\d{1,15})"')
+PLAIN_PRODUCT = re.compile(rb'\sproduct="(\d{1,9})"')
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from([b" ", b"\t", b"\n", b"x", b"_", b'"', b'1"', b"9",
+                                 b'timestamp="', b'product="', b"<alive", b'123"',
+                                 b"0" * 14, b"1" * 16, b"\xff"]), max_size=30),
+       st.integers(min_value=0, max_value=1100))
+@example([b"x", b'timestamp="', b'1"', b" ", b'timestamp="', b'123"'], 0)
+@example([b"_", b'product="', b'1"', b"\n", b'product="', b"9", b'1"'], 0)
+@example([b" ", b'timestamp="', b"1" * 16, b'1"', b"\t", b'timestamp="', b'1"'], 0)
+@example([b" ", b'timestamp="', b'123"'], 1000)  # ends beyond the head: not found
+def test_attribute_search_as_the_plain_patterns(parts: list[bytes], pad: int) -> None:
+    for body in (b"".join(parts), b"x" * pad + b"".join(parts)):
+        plain = PLAIN_TIMESTAMP.search(body, 0, HEAD_BYTES)
+        assert message_timestamp_ms(body) == (int(plain.group(1)) if plain else None)
+        product = PLAIN_PRODUCT.search(body, 0, HEAD_BYTES)
+        expected = b"producer:" + product.group(1) if product else UNKEYED
+        assert record_key("not.a.key", body) == expected
