@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import functools
 import time
 from dataclasses import dataclass, field
@@ -93,3 +94,39 @@ def observe_lag(provider: str, provider_ts_ms: int | None, received_s: float) ->
     if provider_ts_ms is not None:
         _lag_of(provider).observe(
             min(metrics.E2E_CAP_SECONDS, max(0.0, received_s - provider_ts_ms / 1000)))
+
+
+class LagBatch:
+    """``odds_ingest_lag_seconds`` of one provider, observed per message but applied to the
+    Prometheus histogram in batches: ``add`` per message, ``flush`` once per loop pass.
+
+    ``Histogram.observe`` takes two locks and walks the buckets; at the UOF ingestor's
+    30,000 messages/s that was a tenth of its CPU. The flush adds to the histogram's own
+    bucket and sum values (prometheus_client's internals, pinned; a unit test compares
+    the result with plain ``observe`` calls)."""
+
+    __slots__ = ("_bounds", "_child", "_counts", "_sum")
+
+    def __init__(self, provider: str) -> None:
+        self._child = metrics.INGEST_LAG.labels(provider)
+        self._bounds: list[float] = list(self._child._upper_bounds)
+        self._counts = [0] * len(self._bounds)
+        self._sum = 0.0
+
+    def add(self, provider_ts_ms: int, received_s: float) -> None:
+        """One message's lag, clamped as ``observe_lag`` does."""
+        lag = min(metrics.E2E_CAP_SECONDS, max(0.0, received_s - provider_ts_ms / 1000))
+        # Prometheus's bucket: the first upper bound >= the value (the last one is +Inf).
+        self._counts[bisect.bisect_left(self._bounds, lag)] += 1
+        self._sum += lag
+
+    def flush(self) -> None:
+        counts, child = self._counts, self._child
+        for index, count in enumerate(counts):
+            if count:
+                child._buckets[index].inc(count)
+                counts[index] = 0
+        if self._sum:
+            child._sum.inc(self._sum)
+            self._sum = 0.0
+

@@ -75,3 +75,36 @@ def test_acknowledgements_stalled() -> None:
     assert readiness_problems(ingestor, 30) == ["Kafka has acknowledged nothing for 30s"]
     ingestor.writer.in_flight = 0
     assert readiness_problems(ingestor, 30) == []
+
+
+def test_lag_batches_equal_plain_observations() -> None:
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from app import metrics
+    from ingest.service import LagBatch
+
+    registry = CollectorRegistry()
+    plain = Histogram("lag_plain", "", ["provider"], registry=registry,
+                      buckets=metrics.INGEST_LAG._upper_bounds[:-1]).labels("x")
+    batched = LagBatch("test-lag-batch")
+    now = 1_700_000_100.0
+    # Either side of every bound, exactly on it, negative (a fast clock) and beyond the cap.
+    stamps = [int((now - lag) * 1000) for lag in (
+        0.0, 0.004, 0.005, 0.0051, 0.3, 1.0, 2.5, 7.0, 59.999, 60.0, 61.0, 600.0, -3.0,
+        metrics.E2E_CAP_SECONDS * 2)]
+    for passes in range(2):
+        for stamp in stamps:
+            batched.add(stamp, now)
+            plain.observe(min(metrics.E2E_CAP_SECONDS, max(0.0, now - stamp / 1000)))
+        batched.flush()
+        batched.flush()  # nothing twice
+
+        def samples(collected: Any) -> list[tuple[str, dict[str, str], float]]:
+            return [(s.name.rsplit("_", 1)[-1], {k: v for k, v in s.labels.items()
+                                                  if k == "le"}, round(s.value, 6))
+                    for metric in collected for s in metric.samples
+                    if not s.name.endswith("_created")]
+
+        ours = samples(metrics.INGEST_LAG.labels("test-lag-batch").collect())
+        assert ours == samples(plain.collect()), f"pass {passes}"
+        assert ours[-2] == ("count", {}, len(stamps) * (passes + 1))
