@@ -130,6 +130,10 @@ def _json_object(env: Mapping[str, str], name: str, default: str) -> dict[str, A
     return value
 
 
+#: The largest AMQP short (prefetch-count, heartbeat seconds).
+AMQP_SHORT_MAX = 65_535
+
+
 @dataclass(frozen=True)
 class UofFeedConfig:
     """Where the UOF ingestor reads the feed (``UOF_AMQP_URL``); credentials out of repr."""
@@ -144,6 +148,8 @@ class UofFeedConfig:
     exchange: str = "unifiedfeed"
     prefetch: int = 4096
     cafile: Path | None = None
+    #: Seconds between heartbeats the ingestor asks for (the broker may lower it; 0: none).
+    heartbeat: int = 10
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], access_token: str) -> UofFeedConfig:
@@ -168,11 +174,18 @@ class UofFeedConfig:
         keys = tuple(k.strip() for k in env.get("UOF_ROUTING_KEYS", "#").split(",") if k.strip())
         if not keys:
             raise SettingsError("UOF_ROUTING_KEYS must name at least one routing key")
+        prefetch = _int(env, "UOF_PREFETCH", 4096, minimum=1)
+        if prefetch > AMQP_SHORT_MAX:  # Basic.Qos's prefetch-count is 16 bits
+            raise SettingsError(f"UOF_PREFETCH must be <= {AMQP_SHORT_MAX}, got {prefetch}")
+        heartbeat = _int(env, "UOF_HEARTBEAT_SECONDS", 10)
+        if heartbeat > AMQP_SHORT_MAX:
+            raise SettingsError(f"UOF_HEARTBEAT_SECONDS must be <= {AMQP_SHORT_MAX}, got "
+                                f"{heartbeat}")
         return cls(host=parts.hostname, port=port, tls=parts.scheme == "amqps", vhost=vhost,
                    username=username, password=unquote(parts.password or ""),
                    routing_keys=keys, exchange=env.get("UOF_EXCHANGE") or "unifiedfeed",
-                   prefetch=_int(env, "UOF_PREFETCH", 4096, minimum=1),
-                   cafile=_path(env, "UOF_AMQP_CAFILE"))
+                   prefetch=prefetch, cafile=_path(env, "UOF_AMQP_CAFILE"),
+                   heartbeat=heartbeat)
 
     def redacted(self) -> str:
         """Return the broker's address without credentials, safe for logs."""

@@ -1,10 +1,11 @@
 """The UOF ingestor: Sportradar's AMQP feed into ``feed.raw.uof.v1``, acknowledged end to end.
 
-Deliveries are forwarded to Kafka in the order they arrive, by one task, so a key's records
-keep the feed's order. A delivery is acknowledged to the broker (``multiple``, up to the
-highest tag whose records Kafka all holds) only after Kafka acknowledged its record. A
-delivery that arrived before a connection dropped is still forwarded: the broker redelivers
-nothing of an exclusive queue, and the platform drops the duplicates a recovery re-sends.
+Deliveries are handed to the Kafka writer in the order they arrive, from the AMQP consumer's
+callback (``ingest/amqp_consumer.py``), so a key's records keep the feed's order. A delivery
+is acknowledged to the broker (``multiple``, up to the highest tag whose records Kafka all
+holds) only after Kafka acknowledged its record. A delivery that arrived before a connection
+dropped is still forwarded: the broker redelivers nothing of an exclusive queue, and the
+platform drops the duplicates a recovery re-sends.
 """
 
 from __future__ import annotations
@@ -15,37 +16,33 @@ import functools
 import logging
 import ssl
 import time
-from collections import deque
 from dataclasses import dataclass, field
-
-import aiormq
-from aiormq.abc import AbstractChannel, DeliveredMessage
-from yarl import URL
+from typing import Any
 
 from app import metrics
 from config.settings import UofFeedConfig
+from ingest import amqp_consumer
 from ingest.ack_window import AckWindow
+from ingest.amqp_consumer import AmqpConsumer, AmqpParams
 from ingest.backoff import Backoff
 from ingest.raw_writer import RawTopicWriter
-from ingest.service import IngestStatus, observe_lag
-from ingest.uof_routing import UNKEYED, message_timestamp_ms, record_key
+from ingest.service import IngestStatus, LagBatch
+from ingest.uof_routing import UNKEYED, event_key, message_timestamp_ms, record_key
 
 log = logging.getLogger(__name__)
 
 PROVIDER = "uof"
-HEARTBEAT_S = 10
 CONNECT_TIMEOUT_S = 15.0
 #: The errors that mean "this connection is gone": reconnect after a backoff.
-CONNECTION_ERRORS = (aiormq.exceptions.AMQPError, OSError, asyncio.TimeoutError, ConnectionError)
+CONNECTION_ERRORS = (OSError, asyncio.TimeoutError, ConnectionError)
 
 
-def connection_url(config: UofFeedConfig) -> URL:
-    """Return the AMQP URL aiormq connects to (the vhost escaped as one path segment)."""
-    return URL.build(
-        scheme="amqps" if config.tls else "amqp", user=config.username,
-        password=config.password, host=config.host, port=config.port,
-        path="/" + config.vhost.replace("/", "%2F"),
-        query={"heartbeat": str(HEARTBEAT_S), "name": "odds-platform uof ingest"})
+def amqp_params(config: UofFeedConfig) -> AmqpParams:
+    """Return where and as whom the consumer connects (amqps: with the TLS context)."""
+    return AmqpParams(host=config.host, port=config.port, vhost=config.vhost,
+                      username=config.username, password=config.password,
+                      ssl=tls_context(config), heartbeat=config.heartbeat,
+                      name="odds-platform uof ingest")
 
 
 def tls_context(config: UofFeedConfig) -> ssl.SSLContext | None:
@@ -57,9 +54,9 @@ def tls_context(config: UofFeedConfig) -> ssl.SSLContext | None:
 
 @dataclass(slots=True)
 class Session:
-    """One channel's deliveries: acknowledged up to the window's watermark, in batches."""
+    """One connection's deliveries: acknowledged up to the window's watermark, in batches."""
 
-    channel: AbstractChannel
+    consumer: AmqpConsumer | None = None
     window: AckWindow = field(default_factory=AckWindow)
     flush_scheduled: bool = False
 
@@ -72,27 +69,17 @@ class Session:
     def _flush(self) -> None:
         self.flush_scheduled = False
         tag = self.window.to_acknowledge()
-        if tag is None or self.channel.is_closed:
-            return
-        task = asyncio.ensure_future(self.channel.basic_ack(tag, multiple=True))
-        task.add_done_callback(_ack_done)
-
-
-def _close_reason(connection: aiormq.Connection) -> str:
-    closing = connection.closing
-    if closing.done() and not closing.cancelled() and closing.exception() is not None:
-        return repr(closing.exception())
-    return "the channel was closed"
-
-
-def _ack_done(task: asyncio.Future[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        # The channel went away: its unacknowledged messages are in Kafka already.
-        log.info("uof: acknowledgement not sent: %r", task.exception())
+        # A connection that went away has given its unacknowledged deliveries back to the
+        # broker, which drops them with the exclusive queue: they are in Kafka already.
+        if tag is not None and self.consumer is not None:
+            self.consumer.basic_ack(tag, multiple=True)
 
 
 class UofIngestor:
-    """Consumes the UOF exchange through a server-named exclusive queue; reconnects."""
+    """Consumes the UOF exchange through a server-named exclusive queue; reconnects.
+
+    Each delivery goes to the writer from the consumer's callback, in the order the broker
+    sent them, with nothing in between: no task, no queue."""
 
     def __init__(self, config: UofFeedConfig, writer: RawTopicWriter,
                  backoff: Backoff | None = None) -> None:
@@ -100,15 +87,16 @@ class UofIngestor:
         self.writer = writer
         self.backoff = backoff or Backoff()
         self.status = IngestStatus(PROVIDER)
-        self._received: deque[tuple[Session, int, str, bytes, float]] = deque()
-        self._arrived = asyncio.Event()
-        self._idle = asyncio.Event()
         self._messages = metrics.INGEST_MESSAGES.labels(PROVIDER)
         self._unkeyed = metrics.INGEST_UNKEYED.labels(PROVIDER)
+        self._lag = LagBatch(PROVIDER)
+        self._room: asyncio.Task[None] | None = None
+        self._uncounted = 0
+        self._received_ms = 0
+        self._received_ms_header = b""
 
     async def run(self, stop: asyncio.Event) -> None:
         """Connect, consume and forward until ``stop`` is set; reconnect after failures."""
-        forwarder = asyncio.create_task(self._forward(), name="uof-forward")
         try:
             while not stop.is_set():
                 try:
@@ -124,75 +112,99 @@ class UofIngestor:
                         await asyncio.wait_for(stop.wait(), delay)
             await self._drain()
         finally:
-            forwarder.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await forwarder
+            if self._room is not None:
+                self._room.cancel()
 
     async def _session(self, stop: asyncio.Event) -> None:
-        connection = await asyncio.wait_for(
-            aiormq.connect(connection_url(self.config), context=tls_context(self.config)),
-            CONNECT_TIMEOUT_S)
+        session = Session()
         try:
-            channel = await connection.channel(publisher_confirms=False,
-                                               frame_buffer_size=1024)
-            await channel.basic_qos(prefetch_count=self.config.prefetch)
-            declared = await channel.queue_declare("", exclusive=True, auto_delete=True)
-            queue = declared.queue if declared is not None and declared.queue else ""
-            for routing_key in self.config.routing_keys:
-                await channel.queue_bind(queue, self.config.exchange, routing_key=routing_key)
-            session = Session(channel)
-            await channel.basic_consume(queue, lambda message: self._delivered(session, message))
+            consumer = await asyncio.wait_for(
+                amqp_consumer.connect(amqp_params(self.config),
+                                      functools.partial(self._delivered, session)),
+                CONNECT_TIMEOUT_S)
+        except TimeoutError:
+            raise ConnectionError(f"no AMQP connection within {CONNECT_TIMEOUT_S:.0f}s") \
+                from None
+        session.consumer = consumer
+        try:
+            try:
+                async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                    queue = await consumer.start_consuming(
+                        self.config.exchange, self.config.routing_keys, self.config.prefetch)
+            except TimeoutError:
+                raise ConnectionError(f"no consumer set up within {CONNECT_TIMEOUT_S:.0f}s") \
+                    from None
             self.status.set_connected(True)
             self.backoff.reset()
-            log.info("uof: consuming %s exchange %s, queue %s, routing keys %s",
-                     self.config.redacted(), self.config.exchange, queue,
-                     ",".join(self.config.routing_keys))
+            log.info("uof: consuming %s exchange %s, queue %s, routing keys %s (heartbeat "
+                     "%ds, frame_max %d)", self.config.redacted(), self.config.exchange, queue,
+                     ",".join(self.config.routing_keys), consumer.heartbeat, consumer.frame_max)
             stopped = asyncio.ensure_future(stop.wait())
             try:
-                await asyncio.wait([stopped, connection.closing, channel.closing],
-                                   return_when=asyncio.FIRST_COMPLETED)
+                ends: list[asyncio.Future[Any]] = [stopped, consumer.closed]
+                await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 stopped.cancel()
             if not stop.is_set():
-                raise ConnectionError(f"closed by the broker: {_close_reason(connection)}")
+                raise consumer.closed.exception() or ConnectionError("the connection closed")
         finally:
             self.status.set_connected(False)
             if stop.is_set():
+                # No more deliveries; what came before the broker's CancelOk is forwarded.
+                with contextlib.suppress(*CONNECTION_ERRORS):
+                    async with asyncio.timeout(amqp_consumer.CLOSE_TIMEOUT_S):
+                        await consumer.cancel()
                 await self._drain()
-            with contextlib.suppress(*CONNECTION_ERRORS):
-                await connection.close()
+            await consumer.close()
 
-    async def _delivered(self, session: Session, message: DeliveredMessage) -> None:
-        # Runs as its own task per delivery (aiormq's); it never waits, so order holds.
-        self._received.append((session, message.delivery_tag or 0,
-                               message.routing_key or "", message.body, time.time()))
-        self._idle.clear()
-        self._arrived.set()
-
-    async def _forward(self) -> None:
-        received, writer = self._received, self.writer
-        while True:
-            if not received:
-                self._idle.set()
-                self._arrived.clear()
-                await self._arrived.wait()
-                continue
-            self._idle.clear()
-            session, tag, routing_key, body, at = received.popleft()
-            self._messages.inc()
-            self.status.messages += 1
-            self.status.last_message = time.monotonic()
+    def _delivered(self, session: Session, tag: int, routing_key: str, body: bytes) -> None:
+        # The consumer's callback, straight from the bytes read: it must not block.
+        at = time.time()
+        key = event_key(routing_key)
+        if key is None:
             key = record_key(routing_key, body)
             if key == UNKEYED:
                 self._unkeyed.inc()
-            observe_lag(PROVIDER, message_timestamp_ms(body), at)
-            headers = (("routing_key", routing_key.encode()),
-                       ("received_ms", str(int(at * 1000)).encode()))
-            await writer.send(key, body, headers, functools.partial(session.acked_by_kafka, tag))
+        provider_ts = message_timestamp_ms(body)
+        if provider_ts is not None:
+            self._lag.add(provider_ts, at)
+        received_ms = int(at * 1000)
+        if received_ms != self._received_ms:
+            self._received_ms = received_ms
+            self._received_ms_header = str(received_ms).encode()
+        # Counted (and the lags observed) once per loop pass for every delivery in it.
+        self._uncounted += 1
+        if self._uncounted == 1:
+            asyncio.get_running_loop().call_soon(self._count)
+        headers = [("routing_key", routing_key.encode()),
+                   ("received_ms", self._received_ms_header)]
+        if self.writer.add(key, body, headers, functools.partial(session.acked_by_kafka, tag)):
+            self._pause(session)
+
+    def _count(self) -> None:
+        count, self._uncounted = self._uncounted, 0
+        self._messages.inc(count)
+        self._lag.flush()
+        self.status.messages += count
+        self.status.last_message = time.monotonic()
+
+    def _pause(self, session: Session) -> None:
+        """The writer is full: read nothing more from the broker until it has room."""
+        consumer = session.consumer
+        if consumer is None or consumer.paused:
+            return
+        consumer.pause()
+        log.info("uof: Kafka is behind; reading from the broker paused")
+
+        async def resume() -> None:
+            await self.writer.wait_for_room()
+            consumer.resume()
+
+        if self._room is not None:
+            self._room.cancel()  # a paused connection before this one is gone
+        self._room = asyncio.get_running_loop().create_task(resume())
 
     async def _drain(self) -> None:
-        """Forward what has arrived and wait for Kafka to hold it (and its acks to go out)."""
-        if self._received:
-            await self._idle.wait()
+        """Wait for Kafka to hold every record handed over (and their acks to go out)."""
         await self.writer.flush()
         await asyncio.sleep(0)

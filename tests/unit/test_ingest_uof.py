@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import re
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
+import trustme
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from pamqp import commands
 
 from config.settings import SettingsError, UofFeedConfig
 from ingest.ack_window import AckWindow
 from ingest.backoff import Backoff
-from ingest.uof_amqp import connection_url
+from ingest.uof_amqp import UofIngestor, amqp_params, tls_context
 from ingest.uof_routing import (
     HEAD_BYTES,
     UNKEYED,
@@ -21,6 +29,7 @@ from ingest.uof_routing import (
     parse_routing_key,
     record_key,
 )
+from tests.amqp_broker import FakeBroker
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources" / "uof"
 ODDS_CHANGE = (RESOURCES / "odds_change-0.xml").read_bytes()
@@ -105,7 +114,10 @@ def test_uof_settings_local_default() -> None:
     assert (config.host, config.port, config.tls, config.vhost) == ("127.0.0.1", 5672, False,
                                                                     "unifiedfeed")
     assert config.routing_keys == ("#",) and config.exchange == "unifiedfeed"
-    assert connection_url(config).path == "/unifiedfeed"
+    assert config.heartbeat == 10 and config.prefetch == 4096
+    params = amqp_params(config)
+    assert (params.vhost, params.ssl, params.heartbeat) == ("unifiedfeed", None, 10)
+    assert (params.username, params.password) == ("odds", "odds")
 
 
 def test_uof_settings_sportradar_form_with_token_from_the_secret(tmp_path: Path) -> None:
@@ -119,10 +131,11 @@ def test_uof_settings_sportradar_form_with_token_from_the_secret(tmp_path: Path)
     assert config.username == "s3cret-token" and config.password == ""
     assert config.routing_keys == ("hi.#", "-.-.-.alive.#")
     assert "s3cret" not in repr(config) and "s3cret" not in config.redacted()
-    url = connection_url(config)
-    # aiormq reads the vhost from the path with %2F as "/".
-    assert url.path[1:].replace("%2F", "/") == "/unifiedfeed/12345"
-    assert url.user == "s3cret-token"
+    params = amqp_params(config)
+    # Connection.Open names the vhost as it is, slashes and all.
+    assert params.vhost == "/unifiedfeed/12345"
+    assert (params.username, params.password) == ("s3cret-token", "")
+    assert isinstance(params.ssl, ssl.SSLContext) and "s3cret" not in repr(params)
 
 
 def test_uof_settings_url_from_file(tmp_path: Path) -> None:
@@ -137,12 +150,179 @@ def test_uof_settings_url_from_file(tmp_path: Path) -> None:
     {"UOF_AMQP_URL": "amqps://mq.betradar.com:99999999/x"},
     {"UOF_AMQP_URL": "amqps://zq9@h/x", "UOF_ROUTING_KEYS": " , "},
     {"UOF_AMQP_URL": "amqps://zq9@h/x", "UOF_PREFETCH": "0"},
+    {"UOF_AMQP_URL": "amqps://zq9@h/x", "UOF_PREFETCH": "65536"},
+    {"UOF_AMQP_URL": "amqps://zq9@h/x", "UOF_HEARTBEAT_SECONDS": "-1"},
     {"UOF_AMQP_URL": "amqps://h/x"},
 ])
 def test_uof_settings_errors_never_quote_the_url(env: dict[str, str]) -> None:
     with pytest.raises(SettingsError) as caught:
         UofFeedConfig.from_env(env, "")
     assert "zq9" not in str(caught.value) and "betradar" not in str(caught.value)
+
+
+def test_amqps_context_verifies_the_broker(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cafile = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(cafile))
+    config = UofFeedConfig.from_env({"UOF_AMQP_URL": "amqps://tok@mq.example:5671/uf/1",
+                                     "UOF_AMQP_CAFILE": str(cafile),
+                                     "UOF_HEARTBEAT_SECONDS": "30"}, "")
+    context = tls_context(config)
+    assert context is not None
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert len(context.get_ca_certs()) == 1  # the given CA only, not the system's
+    assert amqp_params(config).heartbeat == 30
+    assert tls_context(UofFeedConfig.from_env({}, "")) is None
+
+
+# -- the ingestor against a scripted broker (no Kafka: the writer is a recording fake) ----------
+
+class RecordingWriter:
+    """The RawTopicWriter's interface; Kafka's acknowledgements are the test's to give."""
+
+    topic = "feed.raw.uof.v1"
+
+    def __init__(self, room: int = 1_000_000) -> None:
+        self.records: list[tuple[bytes, bytes, dict[str, bytes]]] = []
+        self.unacked: list[Callable[[], None]] = []
+        self.room = room
+        self.flushes = 0
+        self.in_flight = 0
+        self.failing_since: float | None = None
+        self.last_ack = 0.0
+        self._room = asyncio.Event()
+
+    def add(self, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]],
+            on_acked: Callable[[], None]) -> bool:
+        self.records.append((key, value, dict(headers)))
+        self.unacked.append(on_acked)
+        self._room.clear()
+        return len(self.unacked) >= self.room
+
+    def kafka_acks(self, indexes: Iterable[int] | None = None) -> None:
+        """Kafka acknowledges the records at ``indexes`` (all so far by default)."""
+        chosen = set(range(len(self.unacked)) if indexes is None else indexes)
+        for index in sorted(chosen):
+            self.unacked[index]()
+        self.unacked = [cb for i, cb in enumerate(self.unacked) if i not in chosen]
+        if len(self.unacked) < self.room:
+            self._room.set()
+
+    async def wait_for_room(self) -> None:
+        await self._room.wait()
+
+    async def flush(self) -> None:
+        self.flushes += 1
+        self.kafka_acks()
+
+
+async def until(check: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {seconds}s")
+        await asyncio.sleep(0.01)
+
+
+@contextlib.asynccontextmanager
+async def ingesting(writer: RecordingWriter, **broker: Any) -> AsyncIterator[
+        tuple[FakeBroker, UofIngestor]]:
+    fake = FakeBroker(**broker)
+    port = await fake.start()
+    config = UofFeedConfig(host="127.0.0.1", port=port, tls=False, vhost="unifiedfeed",
+                           username="odds", password="odds", routing_keys=("hi.#", "-.#"),
+                           prefetch=100)
+    ingestor = UofIngestor(config, writer,  # type: ignore[arg-type]
+                           Backoff(initial_s=0.01, cap_s=0.05))
+    stop = asyncio.Event()
+    task = asyncio.create_task(ingestor.run(stop))
+    try:
+        await until(lambda: bool(fake.clients) and fake.client.consuming.is_set())
+        yield fake, ingestor
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await fake.stop()
+
+
+EVENT_KEY = "hi.-.live.odds_change.1.sr:match.{}.-"
+
+
+async def test_forwarded_in_order_and_acknowledged_only_after_kafka() -> None:
+    writer = RecordingWriter()
+    async with ingesting(writer) as (fake, ingestor):
+        client = fake.client
+        assert ingestor.status.connected
+        binds = client.of(commands.Queue.Bind)
+        assert [b.routing_key for b in binds] == ["hi.#", "-.#"]  # type: ignore[attr-defined]
+        for n in range(1, 7):
+            client.deliver(EVENT_KEY.format(n % 2), f'<odds_change timestamp="{n}"/>'.encode())
+        client.deliver("-.-.-.alive.-.-.-.-", ALIVE)
+        await until(lambda: len(writer.records) == 7)
+        assert [value for _, value, _ in writer.records][:2] == [
+            b'<odds_change timestamp="1"/>', b'<odds_change timestamp="2"/>']
+        assert [key for key, _, _ in writer.records] == [b"sr:match:1", b"sr:match:0"] * 3 + [
+            b"producer:3"]
+        headers = writer.records[0][2]
+        assert headers["routing_key"] == EVENT_KEY.format(1).encode()
+        assert abs(int(headers["received_ms"]) - time.time() * 1000) < 10_000
+        await asyncio.sleep(0.05)
+        assert client.acks() == []  # nothing before Kafka's acknowledgement
+        writer.kafka_acks([1, 2, 4])  # Kafka holds 2, 3 and 5 but not 1
+        await asyncio.sleep(0.05)
+        assert client.acks() == []
+        writer.kafka_acks([0])  # now 1, 2, 3 (and 5, but not 4)
+        await until(lambda: client.acks() == [(3, True)])
+        writer.kafka_acks()
+        await until(lambda: client.acked_up_to() == 7)
+        assert all(multiple for _, multiple in client.acks())
+        await until(lambda: ingestor.status.messages == 7)
+    # Stopped: the consumer was cancelled, Kafka flushed, then the connection closed.
+    assert writer.flushes >= 1
+    names = [type(value).__name__ for _, value in client.received]
+    assert names[-2:] == ["Cancel", "Close"]
+
+
+async def test_a_dropped_connection_loses_no_delivery_and_reconnects() -> None:
+    writer = RecordingWriter()
+    async with ingesting(writer) as (fake, ingestor):
+        first = fake.client
+        for n in range(3):
+            first.deliver(EVENT_KEY.format(n), b"<odds_change/>")
+        first.close_connection()
+        await until(lambda: len(fake.clients) == 2 and fake.client.consuming.is_set())
+        assert "CONNECTION_FORCED" in ingestor.status.last_problem
+        assert ingestor.status.connected
+        # Received before the drop: in Kafka's hands, never acknowledged on the old connection.
+        assert len(writer.records) == 3
+        writer.kafka_acks()
+        second = fake.client
+        second.deliver(EVENT_KEY.format(9), b"<odds_change/>")
+        await until(lambda: len(writer.records) == 4)
+        writer.kafka_acks()
+        await until(lambda: second.acks() == [(1, True)])
+        assert first.acks() == []
+        second.drop()
+        await until(lambda: len(fake.clients) == 3 and fake.client.consuming.is_set())
+        assert "lost" in ingestor.status.last_problem
+
+
+async def test_a_full_writer_pauses_reading_until_it_has_room() -> None:
+    writer = RecordingWriter(room=3)
+    async with ingesting(writer) as (fake, ingestor):
+        for n in range(3):
+            fake.client.deliver(EVENT_KEY.format(n), b"<odds_change/>")
+        await until(lambda: len(writer.records) == 3)
+        for n in range(3, 10):
+            fake.client.deliver(EVENT_KEY.format(n), b"<odds_change/>")
+        await asyncio.sleep(0.2)
+        assert len(writer.records) == 3  # the third filled the writer: nothing read since
+        assert ingestor.status.connected
+        while len(writer.records) < 10:  # each time Kafka makes room, reading resumes
+            writer.kafka_acks()
+            await asyncio.sleep(0.02)
+        writer.kafka_acks()
+        await until(lambda: fake.client.acked_up_to() == 10)
 
 
 PLAIN_TIMESTAMP = re.compile(rb'\stimestamp="(\d{1,15})"')
