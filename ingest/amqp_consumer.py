@@ -522,6 +522,8 @@ class AmqpConsumer(asyncio.Protocol):
     def _tick(self) -> None:
         """Every heartbeat/2: send one when nothing went out since the last tick; drop the
         connection when nothing came in for two heartbeat intervals."""
+        if self.closed.done():
+            return
         now = self._loop.time()
         if self._heard or self.paused:
             self._heard = False
@@ -531,7 +533,7 @@ class AmqpConsumer(asyncio.Protocol):
                                         f"{now - self._silent_since:.0f}s (heartbeat "
                                         f"{self.heartbeat}s)"))
             return
-        if not self._sent and self._transport is not None:
+        if not self._sent and self._transport is not None and not self._transport.is_closing():
             self._transport.write(HEARTBEAT_FRAME)
         self._sent = False
         self._ticker = self._loop.call_later(self.heartbeat / 2, self._tick)
