@@ -122,7 +122,9 @@ INGEST_MESSAGES = Counter(
     "Provider messages an ingestor received, by provider.", ["provider"])
 INGEST_ACKED = Counter(
     "odds_ingest_acked_total",
-    "Provider messages an ingestor saw acknowledged by Kafka, by provider.", ["provider"])
+    "Records an ingestor saw acknowledged by Kafka (provider messages and its own notices,"
+    " e.g. the UOF ingestor's unsubscribed alives after a reconnection), by provider.",
+    ["provider"])
 INGEST_UNKEYED = Counter(
     "odds_ingest_unkeyed_total",
     "Provider messages an ingestor could not key (sent keyed 'unkeyed'), by provider.",

@@ -150,6 +150,8 @@ class UofFeedConfig:
     cafile: Path | None = None
     #: Seconds between heartbeats the ingestor asks for (the broker may lower it; 0: none).
     heartbeat: int = 10
+    #: Producer ids told unsubscribed whenever a queue is bound (those seen are added).
+    producers: tuple[int, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], access_token: str) -> UofFeedConfig:
@@ -181,11 +183,20 @@ class UofFeedConfig:
         if heartbeat > AMQP_SHORT_MAX:
             raise SettingsError(f"UOF_HEARTBEAT_SECONDS must be <= {AMQP_SHORT_MAX}, got "
                                 f"{heartbeat}")
+        raw_producers = env.get("UOF_PRODUCERS", "")
+        try:
+            producers = tuple(int(p) for p in raw_producers.split(",") if p.strip())
+        except ValueError:
+            raise SettingsError(f"UOF_PRODUCERS must be producer ids separated by commas, got "
+                                f"{raw_producers!r}") from None
+        if any(not 0 < p < 2**31 for p in producers):
+            raise SettingsError(f"UOF_PRODUCERS must be positive producer ids, got "
+                                f"{raw_producers!r}")
         return cls(host=parts.hostname, port=port, tls=parts.scheme == "amqps", vhost=vhost,
                    username=username, password=unquote(parts.password or ""),
                    routing_keys=keys, exchange=env.get("UOF_EXCHANGE") or "unifiedfeed",
                    prefetch=prefetch, cafile=_path(env, "UOF_AMQP_CAFILE"),
-                   heartbeat=heartbeat)
+                   heartbeat=heartbeat, producers=producers)
 
     def redacted(self) -> str:
         """Return the broker's address without credentials, safe for logs."""

@@ -35,7 +35,7 @@ from app import metrics
 from config.settings import BETFAIR_FIELDS, BetfairStreamConfig
 from ingest.backoff import Backoff
 from ingest.raw_writer import RawTopicWriter
-from ingest.service import IngestFatal, IngestStatus
+from ingest.service import IngestFatal, IngestStatus, lag_seconds
 
 log = logging.getLogger(__name__)
 
@@ -495,8 +495,7 @@ class BetfairIngestor:
         if message is not None:
             publish_time = message.get("pt")
             if type(publish_time) is int:
-                self._lag.observe(min(metrics.E2E_CAP_SECONDS,
-                                      max(0.0, received - publish_time / 1000)))
+                self._lag.observe(lag_seconds(publish_time, received))
         await self.writer.send(self.key, line,
                                (("received_ms", str(int(received * 1000)).encode()),), _acked)
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import functools
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from aiohttp import web
-from prometheus_client import Histogram
 
 from app import metrics
 from app.probes import Verdict, probes_app
@@ -83,17 +81,11 @@ def health_app(ingestor: Ingestor, stall_seconds: float) -> web.Application:
     return probes_app(health, ready)
 
 
-@functools.cache
-def _lag_of(provider: str) -> Histogram:
-    return metrics.INGEST_LAG.labels(provider)
-
-
-def observe_lag(provider: str, provider_ts_ms: int | None, received_s: float) -> None:
-    """Record how far behind the provider's own timestamp a message arrived (clamped as the
-    end-to-end latency is: a replayed recording's timestamps are hours old)."""
-    if provider_ts_ms is not None:
-        _lag_of(provider).observe(
-            min(metrics.E2E_CAP_SECONDS, max(0.0, received_s - provider_ts_ms / 1000)))
+def lag_seconds(provider_ts_ms: int, received_s: float) -> float:
+    """How far behind the provider's own timestamp a message arrived, clamped to [0,
+    ``E2E_CAP_SECONDS``] as the end-to-end latency is (a replayed recording's timestamps
+    are hours old)."""
+    return min(metrics.E2E_CAP_SECONDS, max(0.0, received_s - provider_ts_ms / 1000))
 
 
 class LagBatch:
@@ -114,8 +106,8 @@ class LagBatch:
         self._sum = 0.0
 
     def add(self, provider_ts_ms: int, received_s: float) -> None:
-        """One message's lag, clamped as ``observe_lag`` does."""
-        lag = min(metrics.E2E_CAP_SECONDS, max(0.0, received_s - provider_ts_ms / 1000))
+        """One message's lag (``lag_seconds``)."""
+        lag = lag_seconds(provider_ts_ms, received_s)
         # Prometheus's bucket: the first upper bound >= the value (the last one is +Inf).
         self._counts[bisect.bisect_left(self._bounds, lag)] += 1
         self._sum += lag

@@ -6,6 +6,13 @@ is acknowledged to the broker (``multiple``, up to the highest tag whose records
 holds) only after Kafka acknowledged its record. A delivery that arrived before a connection
 dropped is still forwarded: the broker redelivers nothing of an exclusive queue, and the
 platform drops the duplicates a recovery re-sends.
+
+What Sportradar sent while no queue was bound is lost to this subscription, as the SDKs'
+"connection down" says. So each time a queue is bound again, every producer the ingestor knows
+(``UOF_PRODUCERS`` and those whose messages it has seen) gets an ``alive`` with
+``subscribed="0"`` on the raw topic, Sportradar's own word for "this subscription lost
+messages": the workers suspend the producer's markets and ask for a recovery since its last
+alive, which the new queue then receives.
 """
 
 from __future__ import annotations
@@ -33,6 +40,13 @@ log = logging.getLogger(__name__)
 
 PROVIDER = "uof"
 CONNECT_TIMEOUT_S = 15.0
+SYSTEM_ALIVE = b"-.-.-.alive.-.-.-.-"
+#: The ``origin`` header of a message the ingestor wrote itself, not Sportradar.
+ORIGIN_RECONNECTED = b"ingest:subscribed-again"
+
+
+def _nothing() -> None:
+    """Kafka took a message of the ingestor's own: no delivery to acknowledge."""
 #: The errors that mean "this connection is gone": reconnect after a backoff.
 CONNECTION_ERRORS = (OSError, asyncio.TimeoutError, ConnectionError)
 
@@ -94,6 +108,9 @@ class UofIngestor:
         self._uncounted = 0
         self._received_ms = 0
         self._received_ms_header = b""
+        #: Producer ids (``producer:{id}`` keys) known to this ingestor.
+        self.producers: set[bytes] = {b"producer:%d" % p for p in config.producers}
+        self._bound_before = False
 
     async def run(self, stop: asyncio.Event) -> None:
         """Connect, consume and forward until ``stop`` is set; reconnect after failures."""
@@ -136,6 +153,9 @@ class UofIngestor:
                     from None
             self.status.set_connected(True)
             self.backoff.reset()
+            if self._bound_before or self.config.producers:
+                self._subscription_lost()
+            self._bound_before = True
             log.info("uof: consuming %s exchange %s, queue %s, routing keys %s (heartbeat "
                      "%ds, frame_max %d)", self.config.redacted(), self.config.exchange, queue,
                      ",".join(self.config.routing_keys), consumer.heartbeat, consumer.frame_max)
@@ -165,6 +185,8 @@ class UofIngestor:
             key = record_key(routing_key, body)
             if key == UNKEYED:
                 self._unkeyed.inc()
+            elif key not in self.producers:
+                self.producers.add(key)
         provider_ts = message_timestamp_ms(body)
         if provider_ts is not None:
             self._lag.add(provider_ts, at)
@@ -180,6 +202,20 @@ class UofIngestor:
                    ("received_ms", self._received_ms_header)]
         if self.writer.add(key, body, headers, functools.partial(session.acked_by_kafka, tag)):
             self._pause(session)
+
+    def _subscription_lost(self) -> None:
+        """Say, for every known producer, that messages may have been lost (see the module)."""
+        now_ms = int(time.time() * 1000)
+        headers = [("routing_key", SYSTEM_ALIVE), ("received_ms", str(now_ms).encode()),
+                   ("origin", ORIGIN_RECONNECTED)]
+        for key in sorted(self.producers):
+            product = key.removeprefix(b"producer:")
+            body = b'<alive product="%s" timestamp="%d" subscribed="0"/>' % (product, now_ms)
+            self.writer.add(key, body, headers, _nothing)
+        if self.producers:
+            log.warning("uof: subscribed again; producers %s told unsubscribed so that the "
+                        "platform recovers what was sent while no queue was bound",
+                        b",".join(sorted(self.producers)).decode())
 
     def _count(self) -> None:
         count, self._uncounted = self._uncounted, 0

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from pamqp import commands
 
 from config.settings import SettingsError, UofFeedConfig
+from feeds.uof import translate_uof
 from ingest.ack_window import AckWindow
 from ingest.backoff import Backoff
 from ingest.uof_amqp import UofIngestor, amqp_params, tls_context
@@ -225,13 +226,13 @@ async def until(check: Callable[[], bool], seconds: float = 10) -> None:
 
 
 @contextlib.asynccontextmanager
-async def ingesting(writer: RecordingWriter, **broker: Any) -> AsyncIterator[
-        tuple[FakeBroker, UofIngestor]]:
+async def ingesting(writer: RecordingWriter, producers: tuple[int, ...] = (),
+                    **broker: Any) -> AsyncIterator[tuple[FakeBroker, UofIngestor]]:
     fake = FakeBroker(**broker)
     port = await fake.start()
     config = UofFeedConfig(host="127.0.0.1", port=port, tls=False, vhost="unifiedfeed",
                            username="odds", password="odds", routing_keys=("hi.#", "-.#"),
-                           prefetch=100)
+                           prefetch=100, producers=producers)
     ingestor = UofIngestor(config, writer,  # type: ignore[arg-type]
                            Backoff(initial_s=0.01, cap_s=0.05))
     stop = asyncio.Event()
@@ -305,6 +306,35 @@ async def test_a_dropped_connection_loses_no_delivery_and_reconnects() -> None:
         second.drop()
         await until(lambda: len(fake.clients) == 3 and fake.client.consuming.is_set())
         assert "lost" in ingestor.status.last_problem
+
+
+def unsubscribed(records: list[tuple[bytes, bytes, dict[str, bytes]]]) -> list[bytes]:
+    """The keys of the ingestor's own ``alive subscribed="0"`` records."""
+    return [key for key, value, headers in records
+            if headers.get("origin") == b"ingest:subscribed-again"
+            and b'subscribed="0"' in value and value.startswith(b"<alive product=")]
+
+
+async def test_a_queue_bound_again_tells_each_known_producer_unsubscribed() -> None:
+    writer = RecordingWriter()
+    async with ingesting(writer, producers=(1,)) as (fake, _ingestor):
+        # The first queue of this process: the configured producers, as after any gap.
+        await until(lambda: unsubscribed(writer.records) == [b"producer:1"])
+        fake.client.deliver("-.-.-.alive.-.-.-.-", ALIVE)  # producer 3, seen from now on
+        fake.client.deliver(EVENT_KEY.format(5), b'<odds_change product="4"/>')
+        await until(lambda: len(writer.records) == 3)
+        writer.kafka_acks()
+        fake.client.close_connection()
+        await until(lambda: len(fake.clients) == 2 and fake.client.consuming.is_set())
+        await until(lambda: len(unsubscribed(writer.records)) == 3)
+        assert unsubscribed(writer.records)[1:] == [b"producer:1", b"producer:3"]
+        key, value, headers = writer.records[-1]
+        assert key == b"producer:3" and headers["routing_key"] == b"-.-.-.alive.-.-.-.-"
+        assert value.startswith(b'<alive product="3" timestamp="')
+        # The platform's own adapter reads it as Sportradar's alive.
+        (alive,) = translate_uof(value)
+        assert alive["type"] == "alive" and alive["subscribed"] is False
+        assert alive["producer"] == 3
 
 
 async def test_a_full_writer_pauses_reading_until_it_has_room() -> None:
