@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import inspect
 import os
 import signal
 import socket
@@ -400,11 +401,14 @@ async def mysql_rows(config: MySQLConfig, sql: str) -> list[tuple[Any, ...]]:
 
 
 async def eventually(check: Any, seconds: float, what: str, interval: float = 0.5) -> Any:
-    """Await ``check()`` until it returns a truthy value; fail after ``seconds``."""
+    """Call ``check()`` (awaiting what it returns when that is awaitable) until it gives a
+    truthy value, and return that value; fail after ``seconds``."""
     deadline = time.monotonic() + seconds
     last: Any = None
     while time.monotonic() < deadline:
-        last = await check()
+        last = check()
+        if inspect.isawaitable(last):
+            last = await last
         if last:
             return last
         await asyncio.sleep(interval)

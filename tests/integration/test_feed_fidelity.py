@@ -93,17 +93,13 @@ async def play(platform: Platform, producer: FeedProducer, api: RecoveryApi) -> 
 
 async def _startup_recoveries(feed: Feed, api: RecoveryApi) -> None:
     """The first alive of each producer after the worker's start asks for a recovery."""
-    await eventually(lambda: _answered(lambda: api.of("liveodds") and api.of("pre")), 60,
+    await eventually(lambda: api.of("liveodds") and api.of("pre"), 60,
                      "a startup recovery request for each producer")
     for product, producer in (("liveodds", LIVE), ("pre", PREMATCH)):
         (call,) = api.of(product)
         assert call["method"] == "POST" and call["token"] == TOKEN
         assert "after" not in call["query"]  # never seen before: a full recovery
         await feed.send(feed.uof.snapshot_complete(producer, int(call["query"]["request_id"])))
-
-
-async def _answered(check: Any) -> bool:
-    return bool(check())
 
 
 async def _prematch_then_handover(feed: Feed, worker: Worker) -> None:
@@ -172,7 +168,7 @@ async def _outage_and_recovery(feed: Feed, worker: Worker, api: RecoveryApi) -> 
     suspended = {"status": "suspended"}
     await eventually(lambda: shows(worker, {"1": suspended, "18": suspended, "29": suspended}),
                      30, "the silent producer's markets suspended")
-    await eventually(lambda: _answered(lambda: len(api.of("liveodds")) == 2), 30,
+    await eventually(lambda: len(api.of("liveodds")) == 2, 30,
                      "the outage's recovery request")
     request = api.of("liveodds")[1]
     assert request["token"] == TOKEN

@@ -157,7 +157,7 @@ async def test_costly_requests_leave_health_and_the_feed_alone(served: Served) -
                                                       WHOLE_EVENT, WHOLE_EVENT, WHOLE_EVENT)]
     tasks.append(asyncio.create_task(probe()))
     try:
-        await eventually(lambda: _true(len(statuses) >= 5), 60, "the costly requests to run",
+        await eventually(lambda: len(statuses) >= 5, 60, "the costly requests to run",
                          interval=0.05)
         update = Feed(ts=served.feed.ts + 1)
         update.add("odds_change", SMALL, markets=[x12(1.77, 3.4, 3.6)])
@@ -170,7 +170,7 @@ async def test_costly_requests_leave_health_and_the_feed_alone(served: Served) -
 
         await eventually(moved, 30, "the feed update", interval=0.02)
         feed_seconds = time.monotonic() - sent
-        await eventually(lambda: _true(len(statuses) >= 15 and len(health) >= 100), 60,
+        await eventually(lambda: len(statuses) >= 15 and len(health) >= 100, 60,
                          "more costly requests, and 100 probes of /health", interval=0.05)
     finally:
         done.set()
@@ -185,10 +185,6 @@ async def test_costly_requests_leave_health_and_the_feed_alone(served: Served) -
         assert (status, found) in ((200, []), (400, ["too_costly"]), (503, ["timeout"]),
                                    (503, ["busy"])), found
         assert seconds < budget + 1.0, f"answered after {seconds:.2f} s"
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def peak_rss_kib(worker: Worker, stop: asyncio.Event) -> int:

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import aiormq
 import pytest
 
@@ -61,14 +60,6 @@ async def broker_answers() -> None:
         await sender.close()
 
 UOF_DIR = Path(__file__).resolve().parents[1] / "resources" / "uof"
-
-
-async def ingest_metric(ingestor: Worker, name: str) -> float:
-    """One ``odds_ingest_*`` sample of the UOF ingestor's ``/metrics``."""
-    async with aiohttp.ClientSession() as http, http.get(f"{ingestor.url}/metrics") as resp:
-        text = await resp.text()
-    found = re.search(rf'^{name}{{provider="uof"}} (\S+)$', text, re.MULTILINE)
-    return float(found.group(1)) if found else 0.0
 
 
 @contextlib.asynccontextmanager
@@ -150,8 +141,8 @@ async def test_published_samples_become_named_correct_markets(platform: Platform
                                                                     b"producer:2")
     ingested = [r for r in raw if "routing_key" in r.headers]
     assert len(ingested) == 7  # two alive, four event messages, one unkeyed
-    assert await ingest_metric(ingestor, "odds_ingest_messages_total") == len(ingested)
-    assert await ingest_metric(ingestor, "odds_ingest_unkeyed_total") == 1
+    assert await ingestor.metric("odds_ingest_messages_total", provider="uof") == len(ingested)
+    assert await ingestor.metric("odds_ingest_unkeyed_total", provider="uof") == 1
 
 
 async def test_a_broker_outage_loses_nothing_and_ends_in_a_recovery(tmp_path: Path) -> None:
@@ -203,7 +194,7 @@ async def outage(platform: Platform, sender: UofPublisher, api: RecoveryApi) -> 
     feed = LiveFeed(sender)
     tasks = [asyncio.create_task(feed.alive())]
     try:
-        await eventually(lambda: answered(bool(api.of("liveodds"))), 60,
+        await eventually(lambda: api.of("liveodds"), 60,
                          "the startup recovery request")
         await answer_recovery(feed, api.of("liveodds")[0])
         tasks.append(asyncio.create_task(feed.odds()))
@@ -223,7 +214,7 @@ async def outage(platform: Platform, sender: UofPublisher, api: RecoveryApi) -> 
                          "the silent producer's markets suspended")
         await asyncio.to_thread(rabbitmq, "up")
         await eventually(ingestor.ready, 90, "the ingestor reconnected")
-        await eventually(lambda: answered(len(api.of("liveodds")) >= 2), 60,
+        await eventually(lambda: len(api.of("liveodds")) >= 2, 60,
                          "the recovery request after the outage")
         request = api.of("liveodds")[1]
         assert "after" in request["query"]  # what was missed since the last alive
@@ -243,24 +234,20 @@ async def outage(platform: Platform, sender: UofPublisher, api: RecoveryApi) -> 
         return True
 
     await eventually(current, 60, "every match at its latest price, active again")
-    assert await ingest_metric(ingestor, "odds_ingest_reconnects_total") >= 1
-    received = await ingest_metric(ingestor, "odds_ingest_messages_total")
+    assert await ingestor.metric("odds_ingest_reconnects_total", provider="uof") >= 1
+    received = await ingestor.metric("odds_ingest_messages_total", provider="uof")
     raw = await read_raw(platform.topic("feed.raw.uof.v1"))
     # The queue bound again, the ingestor told the producer it had seen that its
     # subscription lost messages (the platform then recovers them).
     own = [r for r in raw if r.headers.get("origin") == b"ingest:subscribed-again"]
     assert [(r.key, b'subscribed="0"' in r.value) for r in own] == [(b"producer:1", True)]
-    assert await ingest_metric(ingestor, "odds_ingest_acked_total") == received + len(own)
+    assert await ingestor.metric("odds_ingest_acked_total", provider="uof") == received + len(own)
     # Every message the ingestor received is in Kafka, and every one the broker confirmed,
     # before the outage, while it lasted (refused then) and after it.
     assert len(raw) - len(own) == received
     assert sender.refused > 0
     missing = set(sender.confirmed) - {record.value for record in raw}
     assert not missing, f"{len(missing)} confirmed messages missing, e.g. {sorted(missing)[0]!r}"
-
-
-async def answered(value: bool) -> bool:
-    return value
 
 
 async def answer_recovery(feed: LiveFeed, request: dict[str, Any]) -> None:
