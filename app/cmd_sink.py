@@ -9,7 +9,6 @@ whoever reads it next.
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
 from typing import Any
 
@@ -17,7 +16,7 @@ from aiohttp import web
 
 from app.faust_app import app, settings
 from app.kafka_security import client_kwargs
-from app.probes import Verdict, probes_app
+from app.probes import Verdict, probes_app, serving, stop_on_signals
 from sinks.consumer import SinkConsumer, sink_group
 from sinks.mysql import MySQLSink, SinkUnavailable
 
@@ -53,20 +52,13 @@ async def mysql_sink(self: Any) -> None:
         # Not fatal: the consumer retries every batch until MySQL answers.
         self.say(f"{exc}; will retry")
     consumer = SinkConsumer(settings, sink, client_kwargs(settings))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    # No access log: probes and scrapes every few seconds would bury what matters.
-    runner = web.AppRunner(health_app(consumer), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, settings.web_host, settings.sink_web_port).start()
-    await consumer.start()
-    self.say(f"mysql-sink: group {sink_group(settings)} -> {settings.mysql.redacted()}, "
-             f"health on http://{settings.web_host}:{settings.sink_web_port}/health")
-    try:
-        await stop.wait()
-    finally:
-        await consumer.stop()
-        await runner.cleanup()
+    stop = stop_on_signals()
+    async with serving(health_app(consumer), settings.web_host, settings.sink_web_port):
+        await consumer.start()
+        self.say(f"mysql-sink: group {sink_group(settings)} -> {settings.mysql.redacted()}, "
+                 f"health on http://{settings.web_host}:{settings.sink_web_port}/health")
+        try:
+            await stop.wait()
+        finally:
+            await consumer.stop()
     self.say(f"mysql-sink stopped after {consumer.batches} batches")

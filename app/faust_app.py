@@ -77,11 +77,7 @@ app.sensors.add(DELIVERIES)
 
 @app.task  # type: ignore[untyped-decorator]  # faust leaves it untyped
 async def tune_garbage_collector() -> None:
-    """Collect less often and stop scanning start-up objects: the hot path makes many dicts."""
-    import gc
+    """Tune the collector once the worker has started (``app.gc_pauses.tune_collector``)."""
+    from app.gc_pauses import tune_collector
 
-    from app.gc_pauses import time_collections
-
-    gc.set_threshold(50_000, 50, 1000)
-    gc.freeze()
-    time_collections()
+    tune_collector()

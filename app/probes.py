@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -31,3 +34,25 @@ def probes_app(health: Callable[[], Awaitable[Verdict]],
     served.router.add_get("/ready", view(ready))
     served.router.add_get("/metrics", metrics)
     return served
+
+
+@contextlib.asynccontextmanager
+async def serving(application: web.Application, host: str, port: int) -> AsyncIterator[None]:
+    """Serve ``application`` on ``host:port`` for the duration of the block."""
+    # No access log: probes and scrapes every few seconds would bury what matters.
+    runner = web.AppRunner(application, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        yield
+    finally:
+        await runner.cleanup()
+
+
+def stop_on_signals() -> asyncio.Event:
+    """Return an event that SIGTERM or SIGINT sets (a service process's clean stop)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    return stop

@@ -6,7 +6,7 @@ import gc
 
 from prometheus_client import CollectorRegistry, Histogram
 
-from app.gc_pauses import PauseTimer, time_collections
+from app.gc_pauses import PauseTimer, time_collections, tune_collector
 
 
 def sample(registry: CollectorRegistry, name: str, generation: str) -> float:
@@ -38,4 +38,17 @@ def test_timing_is_installed_once() -> None:
         assert time_collections() is first
         assert sum(isinstance(c, PauseTimer) for c in gc.callbacks) == 1
     finally:
+        gc.callbacks[:] = before
+
+
+def test_tuning_raises_the_thresholds_freezes_and_times() -> None:
+    before, thresholds = list(gc.callbacks), gc.get_threshold()
+    try:
+        timer = tune_collector()
+        assert gc.get_threshold() == (50_000, 50, 1000)
+        assert gc.get_freeze_count() > 0
+        assert timer in gc.callbacks
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
         gc.callbacks[:] = before
