@@ -7,11 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-from aiohttp import web
-
 from ingest.service import IngestStatus, health_app, readiness_problems
-from tests.unit.broker_fakes import closed_port
+from tests.unit.probing import get_json
 
 
 @dataclass
@@ -33,16 +30,7 @@ class FakeIngestor:
 
 
 async def probe(ingestor: FakeIngestor, path: str) -> tuple[int, Any]:
-    runner = web.AppRunner(health_app(ingestor, stall_seconds=30))
-    await runner.setup()
-    port = closed_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        async with aiohttp.ClientSession() as http, \
-                http.get(f"http://127.0.0.1:{port}{path}") as resp:
-            return resp.status, await resp.json()
-    finally:
-        await runner.cleanup()
+    return await get_json(health_app(ingestor, stall_seconds=30), path)
 
 
 async def test_ready_once_connected() -> None:

@@ -5,13 +5,11 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-import aiohttp
-from aiohttp import web
-
 from app.cmd_sink import health_app
 from config import Settings
 from sinks.consumer import SinkConsumer
 from tests.unit.broker_fakes import client_knowing, closed_port
+from tests.unit.probing import get_json
 
 
 class FakeSink:
@@ -28,17 +26,7 @@ class FakeSink:
 
 
 async def ready(consumer: SinkConsumer) -> tuple[int, Any]:
-    runner = web.AppRunner(health_app(consumer))
-    await runner.setup()
-    port = closed_port()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
-    try:
-        async with aiohttp.ClientSession() as http, \
-                http.get(f"http://127.0.0.1:{port}/ready") as resp:
-            return resp.status, await resp.json()
-    finally:
-        await runner.cleanup()
+    return await get_json(health_app(consumer), "/ready")
 
 
 def sink_consumer(mysql_up: bool) -> SinkConsumer:
