@@ -35,7 +35,7 @@ from app import metrics
 from config.settings import BETFAIR_FIELDS, BetfairStreamConfig
 from ingest.backoff import Backoff
 from ingest.raw_writer import RawTopicWriter
-from ingest.service import IngestFatal, IngestStatus, lag_seconds
+from ingest.service import SHOWN, IngestFatal, IngestStatus, lag_seconds, sleep_unless_stopped
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,6 @@ READ_TIMEOUT_HEARTBEATS = 3
 MIN_READ_TIMEOUT_S = 5.0
 STOP_GRACE_S = 10.0  # how long a stopping session may take to hand over what it read
 MAX_CLOCK_CHARS = 256  # real clocks have tens of characters; the splitter allows 256
-SHOWN = 300  # characters of a provider's text quoted in a log line or an error
 BAD_LINE_LOG_INTERVAL_S = 10.0
 
 #: Error codes that no retry fixes: the credentials (or the app key's rights) are refused.
@@ -336,7 +335,6 @@ class BetfairIngestor:
         self.connection_id: str | None = None
         self._transport: asyncio.StreamWriter | None = None
         self._messages = metrics.INGEST_MESSAGES.labels(PROVIDER)
-        self._reconnects = metrics.INGEST_RECONNECTS.labels(PROVIDER)
         self._lag = metrics.INGEST_LAG.labels(PROVIDER)
         self._errors: dict[str, Counter] = {}
         self._bad_lines = 0
@@ -394,16 +392,13 @@ class BetfairIngestor:
             raise StreamDropped("the session ended")
 
     async def _reconnect_after(self, exc: BaseException, stop: asyncio.Event) -> None:
-        problem = f"{type(exc).__name__}: {exc}"[:SHOWN]
-        self.status.set_connected(False, problem)
-        self._reconnects.inc()
+        problem = self.status.connection_lost(exc)
         delay = self.backoff.next_delay()
         resume = self.clocks.resume_point()
         log.warning("betfair: connection to %s:%d lost or refused (%s); reconnecting in %.1fs, "
                     "%s", self.config.host, self.config.port, problem, delay,
                     f"resuming from clk {resume[1]}" if resume else "subscribing afresh")
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stop.wait(), delay)
+        await sleep_unless_stopped(stop, delay)
 
     async def _session(self, context: ssl.SSLContext, stop: asyncio.Event) -> None:
         config = self.config

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -13,6 +14,9 @@ from aiohttp import web
 from app import metrics
 from app.probes import Verdict, probes_app
 from ingest.raw_writer import RawTopicWriter
+
+#: Characters of a provider's text or an error quoted in a log line or ``/ready``.
+SHOWN = 300
 
 
 class IngestFatal(Exception):
@@ -34,6 +38,19 @@ class IngestStatus:
         if problem:
             self.last_problem = problem
         metrics.INGEST_CONNECTED.labels(self.provider).set(1 if connected else 0)
+
+    def connection_lost(self, exc: BaseException) -> str:
+        """Count a connection lost or refused; return the problem as shown (logs, ``/ready``)."""
+        problem = f"{type(exc).__name__}: {exc}"[:SHOWN]
+        self.set_connected(False, problem)
+        metrics.INGEST_RECONNECTS.labels(self.provider).inc()
+        return problem
+
+
+async def sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> None:
+    """Wait ``seconds``, or less if ``stop`` is set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
 
 
 class Ingestor(Protocol):

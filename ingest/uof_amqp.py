@@ -33,7 +33,7 @@ from ingest.ack_window import AckWindow
 from ingest.amqp_consumer import AmqpConsumer, AmqpParams
 from ingest.backoff import Backoff
 from ingest.raw_writer import RawTopicWriter
-from ingest.service import IngestStatus, LagBatch
+from ingest.service import IngestStatus, LagBatch, sleep_unless_stopped
 from ingest.uof_routing import UNKEYED, event_key, message_timestamp_ms, record_key
 
 log = logging.getLogger(__name__)
@@ -119,14 +119,11 @@ class UofIngestor:
                 try:
                     await self._session(stop)
                 except CONNECTION_ERRORS as exc:
-                    problem = f"{type(exc).__name__}: {exc}"[:300]
-                    self.status.set_connected(False, problem)
-                    metrics.INGEST_RECONNECTS.labels(PROVIDER).inc()
+                    problem = self.status.connection_lost(exc)
                     delay = self.backoff.next_delay()
                     log.warning("uof: connection to %s lost or refused (%s); reconnecting in "
                                 "%.1fs", self.config.redacted(), problem, delay)
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(stop.wait(), delay)
+                    await sleep_unless_stopped(stop, delay)
             await self._drain()
         finally:
             if self._room is not None:
@@ -185,7 +182,7 @@ class UofIngestor:
             key = record_key(routing_key, body)
             if key == UNKEYED:
                 self._unkeyed.inc()
-            elif key not in self.producers:
+            else:
                 self.producers.add(key)
         provider_ts = message_timestamp_ms(body)
         if provider_ts is not None:
