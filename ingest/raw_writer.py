@@ -145,6 +145,8 @@ class RawTopicWriter:
         start = 0
         while start < len(records):
             batch = self.producer.create_batch()
+            # An empty batch takes any record (sizes were checked when it was handed over),
+            # so each pass takes at least one.
             end = start
             while end < len(records):
                 key, value, headers, _ = records[end]
@@ -153,9 +155,6 @@ class RawTopicWriter:
                                 else list(headers)) is None:
                     break
                 end += 1
-            if end == start:
-                raise ValueError(f"a record of {len(records[start][1])} bytes does not fit "
-                                 f"in a batch of {self.topic}")
             chunk = records[start:end]
             try:
                 future = await self.producer.send_batch(batch, self.topic, partition=partition)

@@ -9,6 +9,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from config.settings import Settings
 from ingest import raw_writer
@@ -117,3 +118,15 @@ async def test_a_record_too_large_is_dropped_and_acknowledged_at_once() -> None:
     acked: list[bool] = []
     assert not writer.add(KEYS[0], b"x" * 1024 * 1024, (), lambda: acked.append(True))
     assert acked == [True] and writer.in_flight == 0
+
+
+async def test_an_empty_batch_takes_a_record_larger_than_the_batch_size() -> None:
+    # The writer relies on it: every pass over a partition's records sends at least one.
+    producer = AIOKafkaProducer(bootstrap_servers="127.0.0.1:1", max_batch_size=16 * 1024)
+    try:
+        batch = producer.create_batch()
+        assert batch.append(key=b"k", value=b"x" * 100_000, timestamp=None,
+                            headers=[]) is not None
+        assert batch.append(key=b"k", value=b"x", timestamp=None, headers=[]) is None
+    finally:
+        await producer.stop()
