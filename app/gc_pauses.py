@@ -39,8 +39,8 @@ def time_collections() -> PauseTimer:
 
 def tune_collector() -> PauseTimer:
     """Collect less often and stop scanning start-up objects (a hot path that makes many
-    small objects otherwise sets off full collections over ~100,000 start-up objects, ~90 ms
-    each); time what collections remain."""
+    small objects otherwise sets off frequent full collections over every start-up object);
+    time what collections remain."""
     gc.set_threshold(50_000, 50, 1000)
     gc.freeze()
     return time_collections()

@@ -5,7 +5,7 @@ It logs in (PLAIN), opens channel 1 and writes Basic.Publish frames built once i
 confirms; the broker's own flow control (it stops reading the socket) sets the pace. It ends
 with Connection.Close and returns once the broker's CloseOk came back: the broker has then
 handled every publish before it. A publisher that encodes each message as it goes (aiormq)
-tops out near 12,000 messages/s on a small machine, below the ingestor it is to measure.
+is slower than the ingestor it is to measure (docs/decisions/0007).
 
     python -m bench.amqp_publisher --url amqp://u:p@host:5672/vhost --count N
         --exchange unifiedfeed < messages.json   # [[routing_key, body], ...]

@@ -109,10 +109,10 @@ class LagBatch:
     """``odds_ingest_lag_seconds`` of one provider, observed per message but applied to the
     Prometheus histogram in batches: ``add`` per message, ``flush`` once per loop pass.
 
-    ``Histogram.observe`` takes two locks and walks the buckets; at the UOF ingestor's
-    30,000 messages/s that was a tenth of its CPU. The flush adds to the histogram's own
-    bucket and sum values (prometheus_client's internals, pinned; a unit test compares
-    the result with plain ``observe`` calls)."""
+    ``Histogram.observe`` takes two locks and walks the buckets, per call: too much per
+    message on the ingestors' hot path (docs/decisions/0007). The flush adds to the
+    histogram's own bucket and sum values (prometheus_client's internals, pinned; a unit test
+    compares the result with plain ``observe`` calls)."""
 
     __slots__ = ("_bounds", "_child", "_counts", "_sum")
 
