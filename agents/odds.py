@@ -17,6 +17,7 @@ from faust.streams import Stream
 from faust.types import EventT, StreamT, TopicT
 from mode import BaseSignalT, Service
 
+from agents.bet_watch import WATCH
 from agents.catalog import CATALOG, CATALOG_READY
 from agents.deadletter import dead_letter
 from app import metrics, topics
@@ -207,6 +208,8 @@ def publish(plan: BatchPlan[Event], outbox: Outbox) -> None:
         outbox.send(topics.dead_letters, event.message.key,
                     dead_letter(event.message, reason), event.message.partition)
     outbox.records(topics.odds_changes, plan.odds_changes)
+    if WATCH.markets:
+        WATCH.observe((record.key, record.value) for record in plan.odds_changes)
     outbox.records(topics.settlements, plan.settlements)
     for record in plan.recovery_requests:
         log.warning("producer %s down (%s): requesting recovery %s", record.key,

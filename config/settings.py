@@ -357,6 +357,7 @@ class Settings:
     graphql_max_cost: int = 20_000
     graphql_time_budget: float = 2.0
     ingest_web_port: int = 6072
+    live_bet_delay_ms: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -411,6 +412,7 @@ class Settings:
             graphql_max_cost=_int(env, "GRAPHQL_MAX_COST", 20_000, minimum=1),
             graphql_time_budget=_float(env, "GRAPHQL_TIME_BUDGET", 2.0),
             ingest_web_port=_int(env, "INGEST_WEB_PORT", 6072, minimum=1),
+            live_bet_delay_ms=_int(env, "LIVE_BET_DELAY_MS", 0),
         )
 
     def rocksdb_options(self) -> dict[str, int]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -39,15 +39,33 @@ async def owned_json(event_id: str, path: str, query: Mapping[str, str],
     base = owner_url(event_id)
     if base is None:
         return local()
-    url = base.with_path(path, encoded=False).with_query(query)
+    return await _ask(base.with_path(path, encoded=False).with_query(query), None)
+
+
+async def owned_post(event_id: str, path: str, body: dict[str, Any],
+                     local: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    """Return ``await local()`` on the owner, else the owner's answer to POST ``body`` to
+    ``path``."""
+    base = owner_url(event_id)
+    if base is None:
+        return await local()
+    answer = await _ask(base.with_path(path, encoded=False), body)
+    if answer is None:
+        raise OwnerUnavailable("the owning worker does not know the route")
+    return answer
+
+
+async def _ask(url: URL, body: dict[str, Any] | None) -> dict[str, Any] | None:
+    method = "GET" if body is None else "POST"
     try:
-        async with app.http_client.get(url, timeout=OWNER_TIMEOUT) as response:
+        async with app.http_client.request(method, url, json=body,
+                                           timeout=OWNER_TIMEOUT) as response:
             if response.status == 404:
                 return None
             if response.status != 200:
                 raise OwnerUnavailable(f"the owning worker answered HTTP {response.status}")
-            body: dict[str, Any] = await response.json()
-            return body
+            answer: dict[str, Any] = await response.json()
+            return answer
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise OwnerUnavailable(f"the owning worker did not answer ({type(exc).__name__})") \
             from exc

@@ -1,0 +1,346 @@
+"""``POST /bets/check`` and ``POST /bets/settle``: bets against the platform's own state.
+
+A ticket's selections are grouped by event; each group is answered by the worker that owns
+the event (``POST /bets/check/events/{event_id}``, between workers), the groups concurrently.
+The owner checks the selections against its tables (``models.acceptance``) and, for a ticket
+that must wait out a bet delay, holds them (``agents.bet_watch``) until the ticket is sent
+again. Settlement reads each market from its owner and applies ``models.payout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, cast
+from urllib.parse import quote
+
+import orjson
+from aiohttp import web as aioweb
+from faust.web import Request, Response, View
+
+from agents.bet_watch import WATCH, Held
+from app.faust_app import app, settings
+from models.acceptance import (
+    TICKET_TTL_MS,
+    Answer,
+    Asked,
+    Policy,
+    Reason,
+    TicketReason,
+    Verdict,
+    check_selection,
+    correlated,
+    decide,
+)
+from models.event import public_event
+from models.payout import LegResult, settle_ticket
+from tables import state
+from web import bet_bodies, params
+from web.bet_bodies import CheckRequest, SettleRequest
+from web.bodies import TooLarge, read_bounded, too_large
+from web.owner import OwnerUnavailable, owned_json, owned_post, owner_url
+from web.routing import error
+from web.views import lookup_market
+
+MAX_BODY_BYTES = 16_000
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds."""
+    return int(time.time() * 1000)
+
+
+def _number(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+# -- the owner ------------------------------------------------------------------------------
+
+def _event_status(event_id: str) -> str | None:
+    event = state.events.get(event_id)
+    return None if event is None else cast(str, public_event(event)["status"])
+
+
+def _check_here(asked: Asked, event_status: str | None, policy: Policy) -> Answer:
+    return check_selection(asked, event_status, state.markets.get(asked.market_key), policy,
+                           settings.live_bet_delay_ms)
+
+
+def _recheck(asked: Asked, held: Held, event_status: str | None, now: int) -> Answer:
+    if held.spoiled is not None:
+        return Answer(Verdict.REJECTED, Reason.SUSPENDED_DURING_DELAY,
+                      market_status=held.spoiled)
+    answer = _check_here(held.asked, event_status, held.policy)
+    if answer.verdict is not Verdict.ACCEPTED:
+        return answer
+    wait = max(0, held.ready_ms - now)
+    verdict = Verdict.PENDING if wait else Verdict.ACCEPTED
+    return Answer(verdict, None, answer.odds, answer.version, current_odds=answer.current_odds,
+                  current_version=answer.current_version, delay_ms=wait)
+
+
+def _held_for(ticket_id: str, selections: Sequence[Asked], policy: Policy,
+              now: int) -> tuple[list[Held], TicketReason | None]:
+    held = WATCH.get(ticket_id)
+    if held is None:
+        return [], TicketReason.TICKET_UNKNOWN
+    if min(h.expires_ms for h in held) <= now:
+        return [], TicketReason.TICKET_EXPIRED
+    by_selection = {(h.asked.market_key, h.asked.outcome_id, h.asked.odds): h for h in held}
+    matched = [by_selection.get((a.market_key, a.outcome_id, a.odds)) for a in selections]
+    if any(h is None or h.policy is not policy for h in matched):
+        return [], TicketReason.TICKET_MISMATCH
+    return cast(list[Held], matched), None
+
+
+def check_owned(event_id: str, selections: Sequence[Asked], policy: Policy,
+                ticket_id: str | None, new_ticket_id: str | None,
+                hold: bool) -> dict[str, Any]:
+    """Answer the selections of one event on the worker that owns it (JSON-ready).
+
+    ``ticket_id``: the pending ticket sent again; ``new_ticket_id``: the id a new ticket gets
+    if it must wait; ``hold``: hold its selections even without a delay of their own (the
+    ticket spans workers, and another's selection may have one)."""
+    now = now_ms()
+    event_status = _event_status(event_id)
+    reason: TicketReason | None = None
+    expires: int | None = None
+    if ticket_id is not None:
+        held, reason = _held_for(ticket_id, selections, policy, now)
+        answers = ([_recheck(a, h, event_status, now) for a, h in zip(selections, held,
+                                                                      strict=True)]
+                   if reason is None else
+                   [_check_here(a, event_status, policy) for a in selections])
+        if held:
+            expires = min(h.expires_ms for h in held)
+    else:
+        answers = [_check_here(a, event_status, policy) for a in selections]
+        accepted = all(a.verdict is Verdict.ACCEPTED for a in answers)
+        waits = any(a.delay_ms for a in answers)
+        if new_ticket_id is not None and accepted and (hold or waits):
+            expires = now + TICKET_TTL_MS
+            WATCH.hold(new_ticket_id, [Held(a, policy, now + answer.delay_ms, expires)
+                                       for a, answer in zip(selections, answers, strict=True)],
+                       now)
+    return {"reason": reason, "expires_at": expires,
+            "answers": [answer_json(a) for a in answers]}
+
+
+def answer_json(answer: Answer) -> dict[str, Any]:
+    """One selection's answer as it travels between workers."""
+    return {"verdict": answer.verdict.value,
+            "reason": None if answer.reason is None else answer.reason.value,
+            "odds": _text(answer.odds), "version": answer.version,
+            "market_status": answer.market_status,
+            "current_odds": _text(answer.current_odds),
+            "current_version": answer.current_version, "delay_ms": answer.delay_ms}
+
+
+def answer_from_json(raw: dict[str, Any]) -> Answer:
+    """Read what ``answer_json`` wrote."""
+    return Answer(Verdict(raw["verdict"]),
+                  None if raw["reason"] is None else Reason(raw["reason"]),
+                  _decimal(raw["odds"]), raw["version"], raw["market_status"],
+                  _decimal(raw["current_odds"]), raw["current_version"], raw["delay_ms"])
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _asked_json(asked: Asked) -> dict[str, Any]:
+    return {"event_id": asked.event_id, "market_id": asked.market_id,
+            "specifiers": asked.specifiers, "outcome_id": asked.outcome_id,
+            "odds": str(asked.odds), "version": asked.version}
+
+
+# -- the coordinator ------------------------------------------------------------------------
+
+async def _check_event(event_id: str, selections: list[Asked], request: CheckRequest,
+                       new_ticket_id: str | None, hold: bool) -> dict[str, Any]:
+    body = {"selections": [_asked_json(a) for a in selections],
+            "price_policy": request.policy.value, "ticket_id": request.ticket_id,
+            "new_ticket_id": new_ticket_id, "hold": hold}
+
+    async def local() -> dict[str, Any]:
+        return check_owned(event_id, selections, request.policy, request.ticket_id,
+                           new_ticket_id, hold)
+
+    return await owned_post(event_id, f"/bets/check/events/{event_id}", body, local)
+
+
+async def check_ticket(request: CheckRequest) -> dict[str, Any]:
+    """Answer a ticket: every selection by its event's owner, then the ticket as a whole.
+
+    Raises ``OwnerUnavailable`` when an owner is not known or does not answer."""
+    groups: dict[str, list[int]] = {}
+    for index, asked in enumerate(request.selections):
+        groups.setdefault(asked.event_id, []).append(index)
+    reason = (TicketReason.CORRELATED
+              if not request.allow_same_event and correlated(request.selections) else None)
+    new_ticket_id = uuid.uuid4().hex if request.ticket_id is None and reason is None else None
+    hold = len(groups) > 1
+    owners = await asyncio.gather(*(
+        _check_event(event_id, [request.selections[i] for i in indexes], request,
+                     new_ticket_id, hold)
+        for event_id, indexes in groups.items()))
+    answers: list[Answer | None] = [None] * len(request.selections)
+    expires: list[int] = []
+    for indexes, owner in zip(groups.values(), owners, strict=True):
+        reason = reason or (None if owner["reason"] is None else TicketReason(owner["reason"]))
+        if owner["expires_at"] is not None:
+            expires.append(owner["expires_at"])
+        for index, raw in zip(indexes, owner["answers"], strict=True):
+            answers[index] = answer_from_json(raw)
+    checked = cast(list[Answer], answers)
+    ticket = decide(checked, request.stake, reason)
+    pending = ticket.verdict is Verdict.PENDING
+    return {
+        "status": ticket.verdict.value,
+        "reason": None if ticket.reason is None else ticket.reason.value,
+        "ticket_id": (request.ticket_id or new_ticket_id) if pending else None,
+        "check_after_ms": ticket.delay_ms if pending else None,
+        "expires_at": min(expires) if pending and expires else None,
+        "stake": float(request.stake),
+        "combined_odds": _number(ticket.combined_odds),
+        "potential_return": _number(ticket.potential_return),
+        "selections": [_selection_json(a, answer, pending)
+                       for a, answer in zip(request.selections, checked, strict=True)],
+    }
+
+
+def _selection_json(asked: Asked, answer: Answer, pending: bool) -> dict[str, Any]:
+    status = answer.verdict
+    if pending and status is Verdict.ACCEPTED and answer.delay_ms:
+        status = Verdict.PENDING
+    view: dict[str, Any] = {
+        "event_id": asked.event_id, "market_id": asked.market_id,
+        "specifiers": asked.specifiers, "outcome_id": asked.outcome_id,
+        "status": status.value, "odds": _number(answer.odds), "version": answer.version,
+        "reason": None if answer.reason is None else answer.reason.value,
+        "bet_delay_ms": answer.delay_ms}
+    if answer.reason in (Reason.MARKET_NOT_ACTIVE, Reason.PRODUCER_DOWN,
+                         Reason.SUSPENDED_DURING_DELAY):
+        view["market_status"] = answer.market_status
+    if answer.reason in (Reason.PRICE_CHANGED, Reason.OUTCOME_INACTIVE):
+        view["current_odds"] = _number(answer.current_odds)
+        view["current_version"] = answer.current_version
+    return view
+
+
+async def _market(event_id: str, market_id: str, specifiers: str) -> dict[str, Any] | None:
+    path = f"/events/{event_id}/markets/{quote(market_id, safe='')}"
+    return await owned_json(event_id, path, {"specifiers": specifiers} if specifiers else {},
+                            lambda: lookup_market(event_id, market_id, specifiers))
+
+
+def _leg_json(result: LegResult) -> dict[str, Any]:
+    return {"outcome": result.outcome.value, "factor": _number(result.factor),
+            "provisional": result.provisional, "reason": result.reason}
+
+
+async def settle(request: SettleRequest) -> dict[str, Any]:
+    """Answer each placed selection and the ticket's return from the markets' current state.
+
+    Raises ``OwnerUnavailable`` when an owner is not known or does not answer."""
+    wanted = {(p.event_id, p.market_id, p.specifiers) for p in request.selections}
+    keys = list(wanted)
+    markets = dict(zip(keys, await asyncio.gather(*(_market(*key) for key in keys)),
+                       strict=True))
+    ticket = settle_ticket([(p.selection, markets[(p.event_id, p.market_id, p.specifiers)])
+                            for p in request.selections], request.stake)
+    return {
+        "status": "open" if ticket.open else "settled",
+        "provisional": ticket.provisional,
+        "stake": float(request.stake),
+        "factor": _number(ticket.factor),
+        "returns": _number(ticket.returns),
+        "selections": [{"event_id": p.event_id, "market_id": p.market_id,
+                        "specifiers": p.specifiers, "outcome_id": p.selection.outcome_id,
+                        **_leg_json(leg)}
+                       for p, leg in zip(request.selections, ticket.legs, strict=True)],
+    }
+
+
+# -- the views ------------------------------------------------------------------------------
+
+def _json(body: dict[str, Any]) -> Response:
+    return cast(Response, aioweb.Response(body=orjson.dumps(body), content_type="application/json",
+                                          charset="utf-8"))
+
+
+def _unavailable(view: View, exc: OwnerUnavailable) -> Response:
+    return error(view, 503, "not_ready", str(exc))
+
+
+@app.page("/bets/check")
+class BetCheck(View):
+    """May this ticket be taken at these prices now."""
+
+    async def post(self, request: Request, **kwargs: Any) -> Response:
+        """Answer the ticket, a 400 for a malformed body, or a 503 when an owner is away."""
+        try:
+            ticket = bet_bodies.check_request(await read_bounded(request, MAX_BODY_BYTES))
+        except TooLarge as exc:
+            return too_large(str(exc))
+        except params.BadRequest as exc:
+            return error(self, 400, "bad_request", str(exc))
+        try:
+            return _json(await check_ticket(ticket))
+        except OwnerUnavailable as exc:
+            return _unavailable(self, exc)
+
+
+@app.page("/bets/check/events/{event_id}")
+class EventBetCheck(View):
+    """The selections of one event, answered by its owner (sent by the worker that took the
+    ticket)."""
+
+    async def post(self, request: Request, **kwargs: Any) -> Response:
+        """Answer them here, or 503 when this worker does not own the event (any more)."""
+        event_id = request.match_info["event_id"]
+        try:
+            params.event_id(event_id)
+            raw = orjson.loads(await read_bounded(request, MAX_BODY_BYTES))
+            selections = [bet_bodies.asked(s, f"selections[{i}]")
+                          for i, s in enumerate(raw["selections"])]
+            policy = bet_bodies.policy(raw["price_policy"])
+            ticket_id = bet_bodies.ticket_id(raw["ticket_id"])
+            new_ticket_id = bet_bodies.ticket_id(raw["new_ticket_id"])
+            hold = raw["hold"] is True
+        except (params.BadRequest, TooLarge, orjson.JSONDecodeError, KeyError, TypeError) \
+                as exc:
+            return error(self, 400, "bad_request", f"malformed owner check: {exc}")
+        if any(s.event_id != event_id for s in selections):
+            return error(self, 400, "bad_request", "every selection must be of the event")
+        try:
+            if owner_url(event_id) is not None:
+                return error(self, 503, "not_owner", "this worker does not own the event")
+        except OwnerUnavailable as exc:
+            return _unavailable(self, exc)
+        return _json(check_owned(event_id, selections, policy, ticket_id, new_ticket_id, hold))
+
+
+@app.page("/bets/settle")
+class BetSettle(View):
+    """What a placed ticket returns now that its markets settled (or not yet)."""
+
+    async def post(self, request: Request, **kwargs: Any) -> Response:
+        """Answer each leg and the ticket, a 400 for a malformed body, or a 503."""
+        try:
+            ticket = bet_bodies.settle_request(await read_bounded(request, MAX_BODY_BYTES))
+        except TooLarge as exc:
+            return too_large(str(exc))
+        except params.BadRequest as exc:
+            return error(self, 400, "bad_request", str(exc))
+        try:
+            return _json(await settle(ticket))
+        except OwnerUnavailable as exc:
+            return _unavailable(self, exc)
