@@ -1,8 +1,10 @@
 """MySQL sink: batched, idempotent writes guarded by each market's version.
 
-A market version is one ``markets`` row (its outcomes as JSON on it) and, when it changed a
-price or the status, one ``market_history`` row (the changes as published); ``outcomes`` and
-``odds_history`` are views over them (``sinks/sql/V004__market_versions.sql``).
+A market's latest version is one ``markets`` row (its outcomes as JSON on it); every version
+is one ``market_history`` row holding what the sink saw of it: its state (status, prices,
+``updated_ts``) from ``markets.v1`` and its changes from ``odds-changes.v2``, merged by
+version whichever comes first. ``outcomes`` and ``odds_history`` are views over them
+(``sinks/sql/V004__market_versions.sql``, ``V005__market_history_states.sql``).
 """
 
 from __future__ import annotations
@@ -60,13 +62,29 @@ UPSERT_EVENTS = _upsert("events", ("event_id",), (
     "competition", "home", "away", "updated_ts"))
 INSERT_SETTLEMENTS = _append("settlements", (
     *MARKET_KEY, "version", "type", "status", "certainty", "ts", "detail"))
-INSERT_HISTORY = _append("market_history", (
-    *MARKET_KEY, "version", "producer", "ts", "changes"))
+HISTORY_COLUMNS = (*MARKET_KEY, "version", "producer", "ts", "changes", "status", "outcomes",
+                   "updated_ts")
+#: A version's row merges what each topic says of it, in either order; a re-delivered row
+#: writes the same values again. ``ts`` is the feed ts of the changes when known; a row
+#: without state has the feed ts as ``updated_ts`` until the snapshot's replaces it (assigned
+#: before ``outcomes``: MySQL evaluates the assignments left to right).
+INSERT_HISTORY = Statement(
+    f"INSERT INTO market_history ({', '.join(HISTORY_COLUMNS)}) VALUES ",  # noqa: S608
+    "\nON DUPLICATE KEY UPDATE\n"
+    "    producer = COALESCE(VALUES(producer), producer),\n"
+    "    ts = IF(VALUES(changes) IS NULL, ts, VALUES(ts)),\n"
+    "    changes = COALESCE(VALUES(changes), changes),\n"
+    "    status = COALESCE(VALUES(status), status),\n"
+    "    updated_ts = IF(VALUES(outcomes) IS NULL AND outcomes IS NOT NULL, updated_ts,\n"
+    "                    VALUES(updated_ts)),\n"
+    "    outcomes = COALESCE(VALUES(outcomes), outcomes)", len(HISTORY_COLUMNS))
 
 #: The outcome fields a market row keeps, the columns of the ``outcomes`` view; a field
 #: that is null is left out.
 OUTCOME_FIELDS = ("id", "name", "odds", "active", "probability", "result", "void_factor",
                   "dead_heat_factor")
+#: The outcome fields a ``market_history`` row keeps: the prices.
+HISTORY_OUTCOME_FIELDS = ("id", "odds", "active")
 
 
 class SinkUnavailable(RuntimeError):
@@ -154,14 +172,31 @@ def settlement_rows(records: Sequence[Snapshot]) -> list[tuple[Any, ...]]:
     ]
 
 
-def history_rows(records: Sequence[Snapshot]) -> list[tuple[Any, ...]]:
-    """Rows for ``INSERT_HISTORY``: one per ``odds-changes.v2`` value, a market version, with
-    its ``changes`` as published."""
-    return [
-        (*_market_key(r), r["version"], r["producer"], r["ts"],
-         orjson.dumps(r["changes"]).decode())
-        for r in records
-    ]
+def history_outcomes_json(snapshot: Snapshot) -> str:
+    """The ``outcomes`` column of a ``market_history`` row: each outcome's price."""
+    return orjson.dumps([{k: o.get(k) for k in HISTORY_OUTCOME_FIELDS}
+                         for o in snapshot["outcomes"]]).decode()
+
+
+def history_rows(changes: Sequence[Snapshot], markets: Sequence[Snapshot] = ()
+                 ) -> list[tuple[Any, ...]]:
+    """Rows for ``INSERT_HISTORY``, one per market version: the ``changes`` of its
+    ``odds-changes.v2`` value as published, and its state from ``markets.v1`` values (every
+    one, not only each key's latest), merged when the batch has both."""
+    found: dict[tuple[str, str, str, int], list[Any]] = {}
+    for r in changes:
+        key = (r["event_id"], r["market_id"], r["specifiers"], r["version"])
+        found[key] = [*key, r["producer"], r["ts"], orjson.dumps(r["changes"]).decode(), None,
+                      None, r["ts"]]
+    for s in markets:
+        key = (s["event_id"], s["market_id"], s["specifiers"], s["version"])
+        row = found.get(key)
+        if row is None:
+            found[key] = [*key, s["producer"], s["updated_ts"], None, s["status"],
+                          history_outcomes_json(s), s["updated_ts"]]
+        elif row[8] is None:
+            row[7:10] = s["status"], history_outcomes_json(s), s["updated_ts"]
+    return [tuple(row) for row in found.values()]
 
 
 @dataclass
@@ -238,7 +273,9 @@ class MySQLSink:
             ("events", UPSERT_EVENTS,
              event_rows(latest(batch.events, lambda e: e["event_id"]))),
             ("settlements", INSERT_SETTLEMENTS, settlement_rows(batch.settlements)),
-            ("market_history", INSERT_HISTORY, history_rows(batch.odds_changes)),
+            # Every version, before the per-key dedupe of ``markets``.
+            ("market_history", INSERT_HISTORY,
+             history_rows(batch.odds_changes, batch.markets)),
         ]
         tables = [t for t in tables if t[2]]
         if not tables:
