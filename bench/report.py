@@ -230,6 +230,10 @@ def render(results: dict[str, Any]) -> str:
     if graphql.get("with"):
         out.append("")
         out.append(_graphql_line(graphql))
+    bets = results.get("bets") or {}
+    if bets.get("checks"):
+        out.append("")
+        out.append(_bets_line(bets))
     state = results.get("state") or {}
     if state:
         out.append("")
@@ -427,6 +431,20 @@ def _graphql_line(graphql: dict[str, Any]) -> str:
             f"answers/s ({outcomes}), p50 / p99 {_fmt(load.get('p50_ms'))} / "
             f"{_fmt(load.get('p99_ms'))} ms. The costliest allowed requests, one at a time: "
             f"{timed}.")
+
+
+def _bets_line(bets: dict[str, Any]) -> str:
+    checks, feed = bets.get("checks") or {}, bets.get("feed") or {}
+    parts = ", ".join(f"{name.replace('_', ' ')} p50 / p99 {_fmt(run.get('p50_ms'))} / "
+                      f"{_fmt(run.get('p99_ms'))} ms ({_fmt(run.get('count'))})"
+                      for name in ("1_legs", "3_legs", "all")
+                      if (run := checks.get(name)))
+    outcomes = ", ".join(f"{k}: {_fmt(v)}" for k, v in (checks.get("outcomes") or {}).items())
+    return (f"Bet checks beside the feed: {_fmt(checks.get('per_s'), 1)} checks/s answered "
+            f"(asked {_fmt(bets.get('checks_per_s'))}/s, open loop, latency from when each was "
+            f"due) while the worker took {_fmt(bets.get('rate'))} feed msg/s: {parts}; "
+            f"answers {outcomes}. Feed latency beside them p50 / p99 "
+            f"{_fmt(feed.get('p50_ms'))} / {_fmt(feed.get('p99_ms'))} ms.")
 
 
 def _written_per_message(throughput: dict[str, Any]) -> str | None:

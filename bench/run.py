@@ -12,7 +12,9 @@ deployment (own app id, topic prefix and database), removed afterwards:
 4. latency with the same (warm) worker at 1,000 and 5,000 msg/s and 80% of the measured rate;
    then at 1,000 msg/s again, without and with 20 clients sending the costliest GraphQL
    request the worker allows (``bench.graphql_bench``; alone: ``--messages 50000 --skip
-   passthrough,noop,naive,correctness,latency,scaleout,state``);
+   passthrough,noop,naive,correctness,latency,scaleout,state``); then at 1,000 msg/s beside
+   500 bet checks/s, singles and 3-leg multiples (``bench.bets_load``; alone: the same with
+   ``graphql`` skipped too);
 5. two workers on a second copy of the feed (same app id, own ports and data dirs);
 6. state and recovery: 1,000,000 markets held, RSS, RocksDB on disk, restart to ready from
    the local store and from the changelog alone.
@@ -596,6 +598,31 @@ class Bench:
             self.save()
         if "graphql" not in args.skip:
             await self.scenario("graphql", self.graphql_interference(dep, workload))
+        if "bets" not in args.skip:
+            await self.scenario("bets", self.bets_beside_feed(dep, workload))
+
+    async def bets_beside_feed(self, dep: Deployment, workload: Workload) -> dict[str, Any]:
+        """Bet checks at ``--bets-rate`` per second, singles and 3-leg multiples
+        (``bench.bets_load``), while the same warm worker takes 1,000 feed msg/s: the checks'
+        latency, and the feed's beside them."""
+        rate, checks, worker = 1000.0, self.args.bets_rate, dep.workers[0]
+        result = self.tmp / "bets-load.json"
+        load = spawn([sys.executable, "-m", "bench.bets_load", "--url", worker.url,
+                      "--events", str(self.args.events), "--rate", str(checks),
+                      "--result", str(result)],
+                     dict(os.environ), self.tmp / "bets-load.log")
+        load_cpu = cpu_seconds(load.pid) or 0.0
+        found: dict[str, Any] = {"rate": rate, "checks_per_s": checks}
+        try:
+            found["feed"] = await self.latency(
+                dep, workload, rate, f"{rate:,.0f} msg/s, {checks:,.0f} bet checks/s", False)
+            found["load_cpu_s"] = round((cpu_seconds(load.pid) or 0.0) - load_cpu, 1)
+        finally:
+            stop_process(load, 30)
+        found["checks"] = (_read_json(result) if result.exists()
+                           else {"error": log_tail(self.tmp / "bets-load.log")})
+        log(f"bets: {found['checks']}; feed p99 {found['feed'].get('p99_ms')} ms")
+        return found
 
     async def graphql_interference(self, dep: Deployment, workload: Workload) -> dict[str, Any]:
         """Feed latency at 1,000 msg/s without, then with, clients that send the costliest
@@ -952,10 +979,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "deployed) or inside the worker")
     parser.add_argument("--skip", type=lambda s: set(s.split(",")), default=set(),
                         help="comma list of: passthrough,noop,naive,correctness,platform "
-                             "(the one-worker run, latency and graphql),latency,graphql,"
-                             "scaleout,state,ingest")
+                             "(the one-worker run, latency, graphql and bets),latency,"
+                             "graphql,bets,scaleout,state,ingest")
     parser.add_argument("--ingest-messages", type=int, default=200_000,
                         help="provider messages per ingestor run (200,000)")
+    parser.add_argument("--bets-rate", type=float, default=500,
+                        help="bet checks per second beside the feed (stage 'bets')")
     parser.add_argument("--graphql-clients", type=int, default=20,
                         help="clients sending the costliest allowed GraphQL request while "
                              "the feed latency is measured at 1,000 msg/s")
