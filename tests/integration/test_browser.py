@@ -248,6 +248,14 @@ async def test_bet_slip_follows_prices_and_checks_bets(
         await page.click(price(UPCOMING, "1"))
         assert await page.locator("#slip.is-empty").count() == 1
         assert await page.is_disabled("#slip-place")
+
+        # Two selections of one event are correlated: the ticket is refused as a whole.
+        await page.click(price(UPCOMING, "1"))
+        await page.click(price(UPCOMING, "2"))
+        await page.click("#slip-place")
+        answer = page.locator("#slip-answer[data-status='rejected']")
+        await answer.wait_for(timeout=10_000)
+        assert "Selections from the same event cannot be combined" in await answer.inner_text()
         assert errors == []
         await page.screenshot(path=str(tmp_path / "slip.png"), full_page=True)
     except BaseException:

@@ -168,6 +168,7 @@ function newCell(outcomeId, text) {
   const cell = document.createElement("button");
   cell.type = "button";
   cell.className = "price";
+  cell.setAttribute("aria-pressed", "false");
   cell.dataset.outcome = outcomeId;
   const label = document.createElement("span");
   label.className = "label";
