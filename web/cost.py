@@ -35,12 +35,17 @@ from graphql import (
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_directive_values
 
+from web.history_shape import DEFAULT_LIMIT as HISTORY_LIMIT
+from web.history_shape import MAX_LIMIT as HISTORY_MAX
 from web.params import DEFAULT_LIMIT, MAX_LIMIT
 
 #: Static estimates of the lists whose length only the data knows.
 MARKETS_PER_EVENT = 100
 OUTCOMES_PER_MARKET = 10
-ESTIMATES = {("Event", "markets"): MARKETS_PER_EVENT, ("Market", "outcomes"): OUTCOMES_PER_MARKET}
+ESTIMATES = {("Event", "markets"): MARKETS_PER_EVENT, ("Market", "outcomes"): OUTCOMES_PER_MARKET,
+             ("MarketVersion", "outcomes"): OUTCOMES_PER_MARKET}
+#: Lists as long as their own ``limit`` argument at most: its default, its maximum.
+LIMITED = {("Market", "history"): (HISTORY_LIMIT, HISTORY_MAX)}
 #: The list of events in a page of ``Query.events`` is as long as the page's ``limit``.
 PAGE = ("Query", "events")
 PAGE_ITEMS = ("EventPage", "events")
@@ -204,21 +209,24 @@ def _field(walk: _Walk, into: Selection, parent: GraphQLObjectType, node: FieldN
     held = into.children.get(key)
     if held is None:
         is_list = is_list_type(get_nullable_type(definition.type))
-        bound = (page if where == PAGE_ITEMS else ESTIMATES.get(where, 1)) if is_list else 1
+        bound = (page if where == PAGE_ITEMS
+                 else _page_limit(walk, definition, node, *LIMITED[where]) if where in LIMITED
+                 else ESTIMATES.get(where, 1)) if is_list else 1
         held = into.children[key] = Child(is_list, bound, Selection(target.name))
     if where == PAGE:
         page = _page_limit(walk, definition, node)
     _collect(walk, held.selection, target, node.selection_set, page)
 
 
-def _page_limit(walk: _Walk, definition: GraphQLField, node: FieldNode) -> int:
+def _page_limit(walk: _Walk, definition: GraphQLField, node: FieldNode,
+                default: int = DEFAULT_LIMIT, most: int = MAX_LIMIT) -> int:
     try:
         limit = get_argument_values(definition, node, walk.variables).get("limit")
     except GraphQLError:
         limit = None
     if not isinstance(limit, int):
-        return DEFAULT_LIMIT
-    return max(1, min(limit, MAX_LIMIT))
+        return default
+    return max(1, min(limit, most))
 
 
 def _included(walk: _Walk, node: SelectionNode) -> bool:

@@ -25,6 +25,9 @@ from strawberry.types import ExecutionContext
 from web import params
 from web.cost import Plan, Selection
 from web.doclimits import MAX_DEPTH
+from web.history import HistoryUnavailable, read_history
+from web.history_shape import DEFAULT_LIMIT as HISTORY_LIMIT
+from web.history_shape import checked as history_window
 from web.listing import list_events
 from web.owner import OwnerUnavailable, owned_json
 from web.readmodel import market_view
@@ -82,6 +85,60 @@ def _market_outcomes(root: Market, info: strawberry.Info) -> list[Outcome]:
     return listed(root.raw_outcomes, _outcome, weight, info)
 
 
+@strawberry.type(description="An outcome's price in one version of a market.")
+class VersionOutcome:
+    id: str
+    odds: float | None
+    active: bool | None
+
+
+@strawberry.type(description="One version of a market from the price history, as "
+                             "GET .../markets/{id}/history answers it.")
+class MarketVersion:
+    version: int
+    status: str | None
+    updated_ts: Millis
+    producer: int | None
+    ts: Millis
+    source: str
+    changes: JSON | None
+    outcomes: list[VersionOutcome] | None
+
+
+def _version(view: dict[str, Any]) -> MarketVersion:
+    outcomes = view["outcomes"]
+    return MarketVersion(
+        version=view["version"], status=view["status"], updated_ts=view["updated_ts"],
+        producer=view["producer"], ts=view["ts"], source=view["source"],
+        changes=None if view["changes"] is None else JSON(view["changes"]),
+        outcomes=None if outcomes is None else [
+            VersionOutcome(id=o["id"], odds=o.get("odds"), active=o.get("active"))
+            for o in outcomes])
+
+
+async def _market_history(
+    root: Market, info: strawberry.Info,
+    start: Annotated[Millis | None, strawberry.argument(name="from")] = None,
+    end: Annotated[Millis | None, strawberry.argument(name="to")] = None,
+    limit: int = HISTORY_LIMIT,
+) -> list[MarketVersion]:
+    try:
+        window = history_window(start, end, limit, root.specifiers)
+    except params.BadRequest as exc:
+        raise _fail("bad_request", str(exc)) from None
+    try:
+        found = await read_history((root.event_id, root.market_id, root.specifiers), window)
+    except HistoryUnavailable as exc:
+        raise _fail("mysql_unavailable", f"the price history cannot be read: {exc}") from None
+    views = [] if found is None else found["versions"]
+    selection = below(root.selection, info)
+    # A version's outcomes are built with it: charged here, per outcome, under every key.
+    each = 0 if selection is None else sum(c.selection.fixed for c in
+                                           selection.children.values() if c.is_list)
+    charge(info, sum(len(v["outcomes"] or ()) for v in views) * each)
+    return listed(views, _version, item_cost(selection, len(VERSION_FIELDS)), info)
+
+
 @strawberry.type(description="A market snapshot, as on markets.v1 and GET .../markets/{id}.")
 class Market:
     event_id: str
@@ -100,6 +157,10 @@ class Market:
     selection: strawberry.Private[Selection | None] = None
     outcomes: list[Outcome] = strawberry.field(resolver=_market_outcomes,
                                                description="The market's outcomes.")
+    history: list[MarketVersion] = strawberry.field(
+        resolver=_market_history,
+        description="Every version with updated_ts from `from` to `to` (ms), ordered by "
+                    "version (limit 1..1000), read from MySQL; empty if the market has none.")
 
 
 def _market(event_id: str, view: dict[str, Any], selection: Selection | None) -> Market:
@@ -206,7 +267,8 @@ class EventFilter:
 
 OUTCOME_FIELDS = tuple(Outcome.__annotations__)
 MARKET_FIELDS = tuple(k for k in Market.__annotations__
-                      if k not in ("raw_outcomes", "selection", "outcomes"))
+                      if k not in ("raw_outcomes", "selection", "outcomes", "history"))
+VERSION_FIELDS = tuple(k for k in MarketVersion.__annotations__ if k != "outcomes")
 EVENT_SCALARS = ("event_id", "status", "match_status", "clock", "betting_status",
                  "betstop_reason", "start_time", "sport", "competition", "home", "away")
 
