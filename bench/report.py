@@ -23,6 +23,9 @@ TARGETS: tuple[tuple[str, str, str, float], ...] = (
     ("ready_changelog_s", "restart to ready from the topics alone (s)", "<=", 30),
     ("ingest_uof_rate", "UOF ingestor, AMQP to Kafka (msg/s)", ">=", 10_000),
     ("ingest_betfair_rate", "Betfair ingestor, Exchange Stream to Kafka (msg/s)", ">=", 10_000),
+    ("history_p99_ms", "price history p99, windows of 500 of 10,000 versions (ms)", "<=", 20),
+    ("history_at_p99_ms", "price history p99, the version in force at an instant (ms)", "<=",
+     20),
 )
 
 
@@ -114,6 +117,8 @@ def summary(results: dict[str, Any]) -> dict[str, float | None]:
         "ingest_uof_rate": ((results.get("ingest") or {}).get("uof") or {}).get("messages_per_s"),
         "ingest_betfair_rate": ((results.get("ingest") or {}).get("betfair") or {})
         .get("messages_per_s"),
+        "history_p99_ms": ((results.get("history") or {}).get("window") or {}).get("p99_ms"),
+        "history_at_p99_ms": ((results.get("history") or {}).get("at") or {}).get("p99_ms"),
     }
 
 
@@ -242,6 +247,10 @@ def render(results: dict[str, Any]) -> str:
     if ingest.get("uof") or ingest.get("betfair"):
         out.append("")
         out.append(_ingest_table(ingest))
+    history = results.get("history") or {}
+    if history.get("window"):
+        out.append("")
+        out.append(history_table(history))
     profile = (results.get("throughput") or {}).get("profile") or {}
     if profile.get("samples"):
         packages = ", ".join(f"{name} {pct}%" for name, pct in
@@ -255,6 +264,21 @@ def render(results: dict[str, Any]) -> str:
         out.append("")
         out.extend(f"- {note}" for note in notes)
     return "\n".join(out)
+
+
+def history_table(history: dict[str, Any]) -> str:
+    """The price history stage: latency of windows and instants over HTTP."""
+    lines = [f"| price history, one market of {_fmt(history.get('versions'))} versions (1 in "
+             f"{history.get('folded_every')} without a snapshot), {_fmt(history.get('requests'))}"
+             " requests each, one at a time | p50 ms | p95 ms | p99 ms | max ms |",
+             "|---|---|---|---|---|"]
+    window = history.get("window") or {}
+    for label, run in ((f"window, limit {history.get('limit')} (mean "
+                        f"{_fmt(window.get('mean_versions'), 1)} versions)", window),
+                       ("version in force at an instant", history.get("at") or {})):
+        lines.append(f"| {label} | {_fmt(run.get('p50_ms'), 2)} | {_fmt(run.get('p95_ms'), 2)} "
+                     f"| {_fmt(run.get('p99_ms'), 2)} | {_fmt(run.get('max_ms'), 2)} |")
+    return "\n".join(lines)
 
 
 def _ingest_table(ingest: dict[str, Any]) -> str:

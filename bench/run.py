@@ -18,6 +18,9 @@ deployment (own app id, topic prefix and database), removed afterwards:
 5. two workers on a second copy of the feed (same app id, own ports and data dirs);
 6. state and recovery: 1,000,000 markets held, RSS, RocksDB on disk, restart to ready from
    the local store and from the changelog alone.
+7. price history: one market with 10,000 versions in MySQL, windows of 500 and the version in
+   force at an instant over HTTP, p50/p99 (``bench.history_bench``; alone: ``python -m
+   bench.history_bench``).
 
 Prints a markdown table, writes ``bench/results/<timestamp>.json`` and (full runs) puts the
 rendered run at the end of ``docs/performance.md`` in place of the previous one; the
@@ -46,7 +49,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import graphql_bench, ingest_betfair, ingest_uof, report
+from bench import graphql_bench, history_bench, ingest_betfair, ingest_uof, report
 from bench import reference as ref
 from bench.kafka_io import BROKER_URL, Kafka, LatencyConsumer, bulk_produce, paced_produce
 from bench.platform import (
@@ -527,6 +530,8 @@ class Bench:
             await self.scenario("state", self.state())
         if "ingest" not in args.skip:
             await self.scenario("ingest", self.ingest())
+        if "history" not in args.skip:
+            await self.scenario("history", self.history())
 
     async def ingest(self) -> dict[str, Any]:
         """Each ingestor alone, from its provider's protocol into Kafka: rate and CPU."""
@@ -534,6 +539,18 @@ class Bench:
         uof = await ingest_uof.run(messages, self.tmp / "ingest-uof.log")
         betfair = await ingest_betfair.run(messages, self.args.partitions)
         return {"uof": report.ingest_summary(uof), "betfair": report.ingest_summary(betfair)}
+
+    async def history(self) -> dict[str, Any]:
+        """Price history reads from MySQL over HTTP (``bench.history_bench``)."""
+        dep = self.deployment("h")
+        try:
+            await self.quiet("history")
+            found = await history_bench.run(dep, self.args.history_versions,
+                                            self.args.history_requests, self.args.seed)
+        finally:
+            await dep.destroy(self.kafka)
+        log(f"history: windows {found['window']}, at {found['at']}")
+        return found
 
     async def scenario(self, name: str, work: Awaitable[Any]) -> None:
         """Run one part; a failure is recorded in the results and the next part still runs."""
@@ -980,9 +997,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip", type=lambda s: set(s.split(",")), default=set(),
                         help="comma list of: passthrough,noop,naive,correctness,platform "
                              "(the one-worker run, latency, graphql and bets),latency,"
-                             "graphql,bets,scaleout,state,ingest")
+                             "graphql,bets,scaleout,state,ingest,history")
     parser.add_argument("--ingest-messages", type=int, default=200_000,
                         help="provider messages per ingestor run (200,000)")
+    parser.add_argument("--history-versions", type=int, default=10_000,
+                        help="versions of the market the price history stage reads")
+    parser.add_argument("--history-requests", type=int, default=1000,
+                        help="timed history windows, and as many instants (stage 'history')")
     parser.add_argument("--bets-rate", type=float, default=500,
                         help="bet checks per second beside the feed (stage 'bets')")
     parser.add_argument("--graphql-clients", type=int, default=20,

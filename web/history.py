@@ -48,15 +48,17 @@ WINDOW_SQL = (_SELECT + " AND updated_ts BETWEEN %s AND %s AND version > %s"
               " ORDER BY updated_ts, version LIMIT %s")
 #: The version in force at an instant: the last one updated at or before it.
 AT_SQL = _SELECT + " AND updated_ts <= %s ORDER BY updated_ts DESC, version DESC LIMIT 1"
-#: The rows before a version back to the last one with a state (from the first row if none
-#: has one), newest first, to fold a version without; at most ``FOLD_ROWS``, the newest (cut
-#: short of a state or the first publication, they fold to nothing: no state is shown).
+#: The last version before a version that has a state, then the rows from it (from the first
+#: row if none has one) up to that version, newest first, to fold a version without; at most
+#: ``FOLD_ROWS``, the newest (cut short of a state or the first publication, they fold to
+#: nothing: no state is shown). Two queries: with the first's answer a constant, the second
+#: is a range of the primary key.
 FOLD_ROWS = 5000
-_LAST_STATE = ("COALESCE((SELECT MAX(version) FROM market_history WHERE event_id = %s"
-               " AND market_id = %s AND specifiers = %s AND version < %s"
-               " AND outcomes IS NOT NULL), 0)")
-BEFORE_SQL = (_SELECT + " AND version < %s AND version >= " + _LAST_STATE
-              + " ORDER BY version DESC LIMIT " + str(FOLD_ROWS))
+LAST_STATE_SQL = ("SELECT version FROM market_history WHERE event_id = %s AND market_id = %s"
+                  " AND specifiers = %s AND version < %s AND outcomes IS NOT NULL"
+                  " ORDER BY version DESC LIMIT 1")
+BEFORE_SQL = (_SELECT + " AND version >= %s AND version < %s ORDER BY version DESC LIMIT "
+              + str(FOLD_ROWS))
 EXISTS_SQL = ("SELECT 1 FROM market_history"
               " WHERE event_id = %s AND market_id = %s AND specifiers = %s LIMIT 1")
 
@@ -128,44 +130,47 @@ class HistoryReader:
     async def _rows(self, sql: str, args: tuple[Any, ...]) -> list[Row]:
         return [row(values) for values in await self.query(sql, args)]
 
-    async def _versions(self, key: Key, rows: list[Row]) -> list[dict[str, Any]]:
+    async def _versions(self, key: Key, rows: list[Row], raw: bool) -> list[dict[str, Any]]:
         base = None
         if needs_base(rows):
             first = rows[0].version
-            before = await self._rows(BEFORE_SQL, (*key, first, *key, first))
+            last = await self.query(LAST_STATE_SQL, (*key, first))
+            before = await self._rows(BEFORE_SQL, (*key, last[0][0] if last else 0, first))
             base = base_state(before[::-1])
-        return versions(rows, base)
+        return versions(rows, base, raw)
 
-    async def window(self, key: Key, query: HistoryQuery) -> dict[str, Any] | None:
+    async def window(self, key: Key, query: HistoryQuery, raw: bool = False
+                     ) -> dict[str, Any] | None:
         """The versions of ``query``'s window and the next page; None if the market has no
-        history at all."""
+        history at all. ``raw``: JSON columns as ``orjson.Fragment`` (for a body)."""
         rows = await self._rows(WINDOW_SQL, (*key, query.start, query.end, query.after,
                                              query.limit + 1))
         if not rows and not await self.query(EXISTS_SQL, key):
             return None
         more = len(rows) > query.limit
         rows = rows[:query.limit]
-        found = await self._versions(key, rows)
+        found = await self._versions(key, rows, raw)
         return {"event_id": key[0], "market_id": key[1], "specifiers": key[2],
                 "versions": found,
                 "next_from": rows[-1].updated_ts if more else None,
                 "next_after": rows[-1].version if more else None}
 
-    async def at(self, key: Key, ts: int) -> dict[str, Any] | None:
+    async def at(self, key: Key, ts: int, raw: bool = False) -> dict[str, Any] | None:
         """The version in force at ``ts``; None if the market had no version yet."""
         rows = await self._rows(AT_SQL, (*key, ts))
         if not rows:
             return None
-        (found,) = await self._versions(key, rows)
+        (found,) = await self._versions(key, rows, raw)
         return {"event_id": key[0], "market_id": key[1], "specifiers": key[2], **found}
 
 
 READER = HistoryReader(settings.mysql)
 
 
-async def read_history(key: Key, query: HistoryQuery) -> dict[str, Any] | None:
-    """``GET .../history`` and GraphQL's ``Market.history``."""
-    return await READER.window(key, query)
+async def read_history(key: Key, query: HistoryQuery, raw: bool = False
+                       ) -> dict[str, Any] | None:
+    """``GET .../history`` (``raw``) and GraphQL's ``Market.history``."""
+    return await READER.window(key, query, raw)
 
 
 def _path_key(request: Request, specifiers: str) -> Key:
@@ -200,7 +205,7 @@ class HistoryView(View):
         except params.BadRequest as exc:
             return error(self, 400, "bad_request", str(exc))
         try:
-            found = await read_history(key, query)
+            found = await read_history(key, query, raw=True)
         except HistoryUnavailable as exc:
             return _unavailable(self, exc)
         return _no_history(self, key) if found is None else _body(found)
@@ -219,7 +224,7 @@ class HistoryAtView(View):
         except params.BadRequest as exc:
             return error(self, 400, "bad_request", str(exc))
         try:
-            found = await READER.at(key, ts)
+            found = await READER.at(key, ts, raw=True)
         except HistoryUnavailable as exc:
             return _unavailable(self, exc)
         if found is None:

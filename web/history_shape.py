@@ -52,14 +52,14 @@ class HistoryQuery:
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One ``market_history`` row, its JSON columns decoded."""
+    """One ``market_history`` row, its JSON columns as text (decoded when needed)."""
 
     version: int
     producer: int | None
     ts: int
-    changes: list[dict[str, Any]] | None
+    changes: str | None
     status: str | None
-    outcomes: list[dict[str, Any]] | None
+    outcomes: str | None
     updated_ts: int
 
 
@@ -116,31 +116,36 @@ def at_query(pairs: Iterable[tuple[str, str]]) -> tuple[str, int]:
     return params.specifiers(given.get("specifiers")), _integer("ts", given["ts"], 0, MAX_MS)
 
 
-def _json(value: str | bytes | None) -> Any:
-    return None if value is None else orjson.loads(value)
-
-
 def row(values: Sequence[Any]) -> Row:
     """A ``Row`` from the values of ``COLUMNS`` as MySQL returns them."""
     version, producer, ts, changes, status, outcomes, updated_ts = values
-    return Row(int(version), producer, int(ts), _json(changes), status, _json(outcomes),
-               int(updated_ts))
+    return Row(int(version), producer, int(ts), changes, status, outcomes, int(updated_ts))
+
+
+def _changes(found: Row) -> list[dict[str, Any]]:
+    return [] if found.changes is None else list(orjson.loads(found.changes))
 
 
 @dataclass(frozen=True, slots=True)
 class State:
-    """A market's status, prices and ``updated_ts`` as of one version."""
+    """A market's status, prices and ``updated_ts`` as of one version; the outcomes as the
+    row's text until they are needed."""
 
     status: str | None
-    outcomes: list[dict[str, Any]]
+    outcomes: list[dict[str, Any]] | str
     updated_ts: int
+
+
+def _outcomes(state: State) -> list[dict[str, Any]]:
+    held = state.outcomes
+    return list(orjson.loads(held)) if isinstance(held, str) else held
 
 
 def _applied(state: State, changed: Row) -> State:
     status = state.status
-    outcomes = [dict(o) for o in state.outcomes]
+    outcomes = [dict(o) for o in _outcomes(state)]
     by_id = {o["id"]: o for o in outcomes}
-    for change in changed.changes or ():
+    for change in _changes(changed):
         if change.get("kind") == "status":
             status = change.get("new")
         elif change.get("kind") == "price":
@@ -158,8 +163,7 @@ EMPTY = State(None, [], 0)
 
 
 def _first_publication(found: Row) -> bool:
-    return any(c.get("kind") == "status" and c.get("old") is None
-               for c in found.changes or ())
+    return any(c.get("kind") == "status" and c.get("old") is None for c in _changes(found))
 
 
 def _next(state: State | None, found: Row) -> tuple[State | None, str]:
@@ -182,22 +186,32 @@ def base_state(before: Sequence[Row]) -> State | None:
     return state
 
 
-def versions(rows: Sequence[Row], base: State | None) -> list[dict[str, Any]]:
+def _json(text: str | None, raw: bool) -> Any:
+    if text is None:
+        return None
+    return orjson.Fragment(text) if raw else orjson.loads(text)
+
+
+def versions(rows: Sequence[Row], base: State | None, raw: bool = False
+             ) -> list[dict[str, Any]]:
     """The API's version objects for ``rows`` (in version order), each with its state: its
-    own, or folded from ``base`` (the state before the first row) and the rows before it."""
+    own, or folded from ``base`` (the state before the first row) and the rows before it.
+    ``raw``: JSON read from MySQL stays text (``orjson.Fragment``), for ``orjson.dumps``."""
     shaped = []
     state = base
     for found in rows:
         state, source = _next(state, found)
         if state is None:
-            status = next((c.get("new") for c in found.changes or ()
+            status = next((c.get("new") for c in _changes(found)
                            if c.get("kind") == "status"), None)
             outcomes, updated_ts = None, found.updated_ts
         else:
-            status, outcomes, updated_ts = state.status, state.outcomes, state.updated_ts
+            status, updated_ts = state.status, state.updated_ts
+            held = state.outcomes
+            outcomes = _json(held, raw) if isinstance(held, str) else held
         shaped.append({"version": found.version, "status": status, "updated_ts": updated_ts,
                        "producer": found.producer, "ts": found.ts, "source": source,
-                       "outcomes": outcomes, "changes": found.changes})
+                       "outcomes": outcomes, "changes": _json(found.changes, raw)})
     return shaped
 
 

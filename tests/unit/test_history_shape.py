@@ -128,7 +128,7 @@ def test_before_any_state_versions_fold_from_the_first_publication() -> None:
 
 def test_folding_adds_an_outcome_first_priced_later_and_keeps_time_monotonic() -> None:
     base = State("active", [{"id": "1", "odds": 2.0, "active": True}], 100)
-    late = Row(2, 1, 90, [{"kind": "price", "outcome_id": "2", "old": None, "new": 5.0}],
+    late = Row(2, 1, 90, '[{"kind": "price", "outcome_id": "2", "old": null, "new": 5.0}]',
                None, None, 90)
     (shaped,) = versions([late], base)
     assert shaped["outcomes"] == [{"id": "1", "odds": 2.0, "active": True},
@@ -177,3 +177,10 @@ def test_graphql_windows_are_checked_as_the_query_string_is() -> None:
         checked(None, None, 0)
     with pytest.raises(params.BadRequest, match="from must not be after to"):
         checked(10, 9, None)
+
+
+def test_raw_versions_encode_as_the_decoded_ones() -> None:
+    changes, markets = published(odds_change(1, market("1", 2.0, 3.0)),
+                                 odds_change(2, market("1", 2.1, 3.0)), bet_stop(3))
+    rows = [stored(r) for r in history_rows(changes, markets[:2])]
+    assert orjson.dumps(versions(rows, None, raw=True)) == orjson.dumps(versions(rows, None))
