@@ -22,11 +22,13 @@ MAX_HELD = 200_000
 
 @dataclass(slots=True)
 class Held:
-    """One selection of a pending ticket: what was asked, when it may be taken, and the
-    status its market stopped at in between (None: it did not)."""
+    """One selection of a pending ticket: what was asked, the whole ticket's ``fingerprint``,
+    when it may be taken, and the status its market stopped at in between (None: it did
+    not)."""
 
     asked: Asked
     policy: Policy
+    fingerprint: str
     ready_ms: int
     expires_ms: int
     spoiled: str | None = None

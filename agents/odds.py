@@ -14,7 +14,7 @@ from typing import Any, cast
 import orjson
 from aiokafka import AIOKafkaProducer
 from faust.streams import Stream
-from faust.types import EventT, StreamT, TopicT
+from faust.types import EventT, StreamT, TableT, TopicT
 from mode import BaseSignalT, Service
 
 from agents.bet_watch import WATCH
@@ -73,6 +73,18 @@ class TableReader:
 
 TABLE_IO: TableIO = RocksTableIO(settings.market_cache_size) if LEAN else FaustTableIO()
 READER = TableReader(TABLE_IO)
+
+
+def read_owned(table: TableT[Any, Any], event_id: str, key: str) -> Snapshot | None:
+    """Return a table value of an event this worker owns, from the odds agent's cache of
+    decoded values when the store is RocksDB (a plain table read goes through every
+    partition's database)."""
+    if isinstance(TABLE_IO, RocksTableIO):
+        partition = partition_for(event_id.encode(), settings.topic_partitions)
+        return TABLE_IO.read(table, partition, key)
+    value: Snapshot | None = table.get(key)
+    return value
+
 RECENT = RecentDigests()
 APPLIED = AppliedOffsets(TABLE_IO, topics.feed.get_topic_name())
 RULES = Rules(silence_timeout_ms=int(settings.producer_timeout * 1000),

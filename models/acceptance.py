@@ -10,6 +10,7 @@ when every selection is; a market with a bet delay makes the answer ``pending`` 
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -158,6 +159,15 @@ def check_selection(asked: Asked, event_status: str | None, market: dict[str, An
                       current_version=version)
     return Answer(Verdict.ACCEPTED, odds=current, version=version, current_odds=current,
                   current_version=version, delay_ms=delay_ms(market, live_delay_ms))
+
+
+def fingerprint(selections: Iterable[Asked], stake: Decimal, policy: Policy) -> str:
+    """A digest of what a ticket asks (every selection at its odds, the stake, the policy):
+    a pending ticket sent again must ask exactly the same."""
+    parts = sorted(f"{a.market_key}\x00{a.outcome_id}\x00{a.odds.normalize()}"
+                   for a in selections)
+    text = "\x01".join((*parts, str(stake.normalize()), policy.value))
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def correlated(selections: Iterable[Asked]) -> bool:

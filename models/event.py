@@ -126,13 +126,19 @@ def competitors(current: Snapshot) -> tuple[str | None, str | None]:
     return fixture.get("home"), fixture.get("away")
 
 
+def sport_status(state: Snapshot) -> str:
+    """Return the event's sport event status (``not_started`` until the feed gives one)."""
+    status: str = (state["sport_event_status"] or {}).get("status", "not_started")
+    return status
+
+
 def public_event(state: Snapshot) -> Snapshot:
     """Return the event as published on ``events.v1`` and shown by the API."""
     ses = state["sport_event_status"] or {}
     fixture = state["fixture"]
     return {
         "event_id": state["event_id"],
-        "status": ses.get("status", "not_started"),
+        "status": sport_status(state),
         "match_status": ses.get("match_status"),
         "score": {"home": ses.get("home_score"), "away": ses.get("away_score")},
         "period_scores": ses.get("period_scores", []),

@@ -112,6 +112,10 @@ class RocksTableIO:
 
     def get(self, table: TableT[Any, Any], partition: int, event: EventT[Any],
             key: str) -> Snapshot | None:
+        return self.read(table, partition, key)
+
+    def read(self, table: TableT[Any, Any], partition: int, key: str) -> Snapshot | None:
+        """Return a table value of this worker's ``partition``, decoded once and cached."""
         raw_key = key.encode()
         cache = self.caches.get(table.name)
         if cache is not None and (hit := cache.get(partition, raw_key)) is not None:

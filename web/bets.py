@@ -22,6 +22,7 @@ from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 
 from agents.bet_watch import WATCH, Held
+from agents.odds import read_owned
 from app.faust_app import app, settings
 from models.acceptance import (
     TICKET_TTL_MS,
@@ -34,8 +35,9 @@ from models.acceptance import (
     check_selection,
     correlated,
     decide,
+    fingerprint,
 )
-from models.event import public_event
+from models.event import sport_status
 from models.payout import LegResult, settle_ticket
 from tables import state
 from web import bet_bodies, params
@@ -60,13 +62,13 @@ def _number(value: Decimal | None) -> float | None:
 # -- the owner ------------------------------------------------------------------------------
 
 def _event_status(event_id: str) -> str | None:
-    event = state.events.get(event_id)
-    return None if event is None else cast(str, public_event(event)["status"])
+    event = read_owned(state.events, event_id, event_id)
+    return None if event is None else sport_status(event)
 
 
 def _check_here(asked: Asked, event_status: str | None, policy: Policy) -> Answer:
-    return check_selection(asked, event_status, state.markets.get(asked.market_key), policy,
-                           settings.live_bet_delay_ms)
+    market = read_owned(state.markets, asked.event_id, asked.market_key)
+    return check_selection(asked, event_status, market, policy, settings.live_bet_delay_ms)
 
 
 def _recheck(asked: Asked, held: Held, event_status: str | None, now: int) -> Answer:
@@ -82,34 +84,36 @@ def _recheck(asked: Asked, held: Held, event_status: str | None, now: int) -> An
                   current_version=answer.current_version, delay_ms=wait)
 
 
-def _held_for(ticket_id: str, selections: Sequence[Asked], policy: Policy,
+def _held_for(ticket_id: str, selections: Sequence[Asked], ticket: str,
               now: int) -> tuple[list[Held], TicketReason | None]:
     held = WATCH.get(ticket_id)
     if held is None:
         return [], TicketReason.TICKET_UNKNOWN
     if min(h.expires_ms for h in held) <= now:
         return [], TicketReason.TICKET_EXPIRED
-    by_selection = {(h.asked.market_key, h.asked.outcome_id, h.asked.odds): h for h in held}
-    matched = [by_selection.get((a.market_key, a.outcome_id, a.odds)) for a in selections]
-    if any(h is None or h.policy is not policy for h in matched):
+    by_selection = {(h.asked.market_key, h.asked.outcome_id): h for h in held}
+    matched = [by_selection.get((a.market_key, a.outcome_id)) for a in selections]
+    if len(held) != len(selections) or any(h is None or h.fingerprint != ticket
+                                           for h in matched):
         return [], TicketReason.TICKET_MISMATCH
     return cast(list[Held], matched), None
 
 
-def check_owned(event_id: str, selections: Sequence[Asked], policy: Policy,
+def check_owned(event_id: str, selections: Sequence[Asked], policy: Policy, ticket: str,
                 ticket_id: str | None, new_ticket_id: str | None,
                 hold: bool) -> dict[str, Any]:
     """Answer the selections of one event on the worker that owns it (JSON-ready).
 
-    ``ticket_id``: the pending ticket sent again; ``new_ticket_id``: the id a new ticket gets
-    if it must wait; ``hold``: hold its selections even without a delay of their own (the
-    ticket spans workers, and another's selection may have one)."""
+    ``ticket``: the whole ticket's fingerprint; ``ticket_id``: the pending ticket sent again;
+    ``new_ticket_id``: the id a new ticket gets if it must wait; ``hold``: hold its
+    selections even without a delay of their own (the ticket spans workers, and another's
+    selection may have one)."""
     now = now_ms()
     event_status = _event_status(event_id)
     reason: TicketReason | None = None
     expires: int | None = None
     if ticket_id is not None:
-        held, reason = _held_for(ticket_id, selections, policy, now)
+        held, reason = _held_for(ticket_id, selections, ticket, now)
         answers = ([_recheck(a, h, event_status, now) for a, h in zip(selections, held,
                                                                       strict=True)]
                    if reason is None else
@@ -122,7 +126,7 @@ def check_owned(event_id: str, selections: Sequence[Asked], policy: Policy,
         waits = any(a.delay_ms for a in answers)
         if new_ticket_id is not None and accepted and (hold or waits):
             expires = now + TICKET_TTL_MS
-            WATCH.hold(new_ticket_id, [Held(a, policy, now + answer.delay_ms, expires)
+            WATCH.hold(new_ticket_id, [Held(a, policy, ticket, now + answer.delay_ms, expires)
                                        for a, answer in zip(selections, answers, strict=True)],
                        now)
     return {"reason": reason, "expires_at": expires,
@@ -164,13 +168,13 @@ def _asked_json(asked: Asked) -> dict[str, Any]:
 # -- the coordinator ------------------------------------------------------------------------
 
 async def _check_event(event_id: str, selections: list[Asked], request: CheckRequest,
-                       new_ticket_id: str | None, hold: bool) -> dict[str, Any]:
+                       ticket: str, new_ticket_id: str | None, hold: bool) -> dict[str, Any]:
     body = {"selections": [_asked_json(a) for a in selections],
-            "price_policy": request.policy.value, "ticket_id": request.ticket_id,
-            "new_ticket_id": new_ticket_id, "hold": hold}
+            "price_policy": request.policy.value, "fingerprint": ticket,
+            "ticket_id": request.ticket_id, "new_ticket_id": new_ticket_id, "hold": hold}
 
     async def local() -> dict[str, Any]:
-        return check_owned(event_id, selections, request.policy, request.ticket_id,
+        return check_owned(event_id, selections, request.policy, ticket, request.ticket_id,
                            new_ticket_id, hold)
 
     return await owned_post(event_id, f"/bets/check/events/{event_id}", body, local)
@@ -187,8 +191,9 @@ async def check_ticket(request: CheckRequest) -> dict[str, Any]:
               if not request.allow_same_event and correlated(request.selections) else None)
     new_ticket_id = uuid.uuid4().hex if request.ticket_id is None and reason is None else None
     hold = len(groups) > 1
+    ticket = fingerprint(request.selections, request.stake, request.policy)
     owners = await asyncio.gather(*(
-        _check_event(event_id, [request.selections[i] for i in indexes], request,
+        _check_event(event_id, [request.selections[i] for i in indexes], request, ticket,
                      new_ticket_id, hold)
         for event_id, indexes in groups.items()))
     answers: list[Answer | None] = [None] * len(request.selections)
@@ -200,17 +205,17 @@ async def check_ticket(request: CheckRequest) -> dict[str, Any]:
         for index, raw in zip(indexes, owner["answers"], strict=True):
             answers[index] = answer_from_json(raw)
     checked = cast(list[Answer], answers)
-    ticket = decide(checked, request.stake, reason)
-    pending = ticket.verdict is Verdict.PENDING
+    decided = decide(checked, request.stake, reason)
+    pending = decided.verdict is Verdict.PENDING
     return {
-        "status": ticket.verdict.value,
-        "reason": None if ticket.reason is None else ticket.reason.value,
+        "status": decided.verdict.value,
+        "reason": None if decided.reason is None else decided.reason.value,
         "ticket_id": (request.ticket_id or new_ticket_id) if pending else None,
-        "check_after_ms": ticket.delay_ms if pending else None,
+        "check_after_ms": decided.delay_ms if pending else None,
         "expires_at": min(expires) if pending and expires else None,
         "stake": float(request.stake),
-        "combined_odds": _number(ticket.combined_odds),
-        "potential_return": _number(ticket.potential_return),
+        "combined_odds": _number(decided.combined_odds),
+        "potential_return": _number(decided.potential_return),
         "selections": [_selection_json(a, answer, pending)
                        for a, answer in zip(request.selections, checked, strict=True)],
     }
@@ -312,6 +317,9 @@ class EventBetCheck(View):
             selections = [bet_bodies.asked(s, f"selections[{i}]")
                           for i, s in enumerate(raw["selections"])]
             policy = bet_bodies.policy(raw["price_policy"])
+            ticket = raw["fingerprint"]
+            if not isinstance(ticket, str):
+                raise TypeError("fingerprint must be a string")
             ticket_id = bet_bodies.ticket_id(raw["ticket_id"])
             new_ticket_id = bet_bodies.ticket_id(raw["new_ticket_id"])
             hold = raw["hold"] is True
@@ -325,7 +333,8 @@ class EventBetCheck(View):
                 return error(self, 503, "not_owner", "this worker does not own the event")
         except OwnerUnavailable as exc:
             return _unavailable(self, exc)
-        return _json(check_owned(event_id, selections, policy, ticket_id, new_ticket_id, hold))
+        return _json(check_owned(event_id, selections, policy, ticket, ticket_id, new_ticket_id,
+                                 hold))
 
 
 @app.page("/bets/settle")

@@ -228,6 +228,10 @@ async def test_a_multiple_across_two_workers_with_a_bet_delay(platform: Platform
     assert (unknown["status"], unknown["reason"]) == ("rejected", "ticket_unknown")
     changed = await check(first, legs[0], pick(there, 2.1), ticket_id=pending["ticket_id"])
     assert (changed["status"], changed["reason"]) == ("rejected", "ticket_mismatch")
+    bigger = await check(first, *legs, stake=1000, ticket_id=pending["ticket_id"])
+    assert (bigger["status"], bigger["reason"]) == ("rejected", "ticket_mismatch")
+    fewer = await check(first, legs[0], ticket_id=pending["ticket_id"])
+    assert (fewer["status"], fewer["reason"]) == ("rejected", "ticket_mismatch")
 
 
 async def test_settlement_of_placed_bets(platform: Platform) -> None:

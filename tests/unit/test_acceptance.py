@@ -23,6 +23,7 @@ from models.acceptance import (
     correlated,
     decide,
     delay_ms,
+    fingerprint,
     potential_return,
     price_accepted,
     stopped_by,
@@ -100,6 +101,18 @@ def test_the_bet_delay_of_a_market() -> None:
     assert (answer.verdict, answer.delay_ms) == (Verdict.ACCEPTED, 2000)
 
 
+def test_a_ticket_fingerprint_covers_selections_odds_stake_and_policy() -> None:
+    one, two = asked(), asked(event_id="sr:match:2")
+    base = fingerprint([one, two], D(10), Policy.EXACT)
+    assert fingerprint([two, one], D("10.00"), Policy.EXACT) == base
+    assert fingerprint([one, asked("2.50", event_id="sr:match:2")], D(10), Policy.EXACT) == base
+    for other in (fingerprint([one], D(10), Policy.EXACT),
+                  fingerprint([one, asked("2.6", event_id="sr:match:2")], D(10), Policy.EXACT),
+                  fingerprint([one, two], D(11), Policy.EXACT),
+                  fingerprint([one, two], D(10), Policy.ANY)):
+        assert other != base
+
+
 def test_correlated_selections_share_an_event() -> None:
     assert not correlated([asked(), asked(event_id="sr:match:2")])
     assert correlated([asked(), asked(event_id="sr:match:2"), asked(outcome_id="2")])
@@ -150,7 +163,8 @@ def test_a_version_that_stops_betting_names_its_status() -> None:
 
 
 def held(market_id: str = "1", expires: int = TICKET_TTL_MS) -> Held:
-    return Held(Asked("sr:match:1", market_id, "", "1", D(2)), Policy.EXACT, 1000, expires)
+    return Held(Asked("sr:match:1", market_id, "", "1", D(2)), Policy.EXACT, "t", 1000,
+                expires)
 
 
 def suspension(status: str = "suspended") -> dict[str, Any]:
