@@ -164,7 +164,12 @@ def ticket_id(raw: Any) -> str | None:
 
 def check_request(body: bytes) -> CheckRequest:
     """Read the body of ``POST /bets/check``."""
-    raw = _object(_decode(body), "body", CHECK_FIELDS)
+    return check_fields(_decode(body))
+
+
+def check_fields(decoded: Any) -> CheckRequest:
+    """Read a ticket to check from its JSON fields (the REST body, GraphQL's input)."""
+    raw = _object(decoded, "body", CHECK_FIELDS)
     allow = raw.get("allow_same_event", False)
     if not isinstance(allow, bool):
         raise BadRequest("allow_same_event must be true or false")

@@ -35,6 +35,7 @@ from graphql import (
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_directive_values
 
+from web.bet_bodies import MAX_SELECTIONS
 from web.history_shape import DEFAULT_LIMIT as HISTORY_LIMIT
 from web.history_shape import MAX_LIMIT as HISTORY_MAX
 from web.params import DEFAULT_LIMIT, MAX_LIMIT
@@ -43,7 +44,8 @@ from web.params import DEFAULT_LIMIT, MAX_LIMIT
 MARKETS_PER_EVENT = 100
 OUTCOMES_PER_MARKET = 10
 ESTIMATES = {("Event", "markets"): MARKETS_PER_EVENT, ("Market", "outcomes"): OUTCOMES_PER_MARKET,
-             ("MarketVersion", "outcomes"): OUTCOMES_PER_MARKET}
+             ("MarketVersion", "outcomes"): OUTCOMES_PER_MARKET,
+             ("BetCheck", "selections"): MAX_SELECTIONS}
 #: Lists as long as their own ``limit`` argument at most: its default, its maximum.
 LIMITED = {("Market", "history"): (HISTORY_LIMIT, HISTORY_MAX)}
 #: The list of events in a page of ``Query.events`` is as long as the page's ``limit``.
@@ -158,11 +160,11 @@ def select(schema: GraphQLSchema, document: DocumentNode, operation: OperationDe
     fragments = {d.name.value: d for d in document.definitions
                  if isinstance(d, FragmentDefinitionNode)}
     walk = _Walk(schema, fragments, variables, limit)
-    query = schema.query_type
-    if query is None:
-        raise TooCostly("the schema has no query type")
-    root = Selection(query.name)
-    _collect(walk, root, query, operation.selection_set, DEFAULT_LIMIT)
+    root_type = schema.get_root_type(operation.operation)
+    if root_type is None:
+        raise TooCostly(f"the schema has no {operation.operation.value} type")
+    root = Selection(root_type.name)
+    _collect(walk, root, root_type, operation.selection_set, DEFAULT_LIMIT)
     _finish(root)
     return root
 

@@ -12,7 +12,7 @@ import logging
 import math
 from collections.abc import AsyncIterator, Callable
 from functools import partial
-from typing import Annotated, Any, NewType, cast
+from typing import Annotated, Any, cast
 from urllib.parse import quote
 
 import strawberry
@@ -25,6 +25,8 @@ from strawberry.types import ExecutionContext
 from web import params
 from web.cost import Plan, Selection
 from web.doclimits import MAX_DEPTH
+from web.graphql_bets import BetCheck, check_bets
+from web.graphql_scalars import MILLIS, Millis
 from web.history import HistoryUnavailable, read_history
 from web.history_shape import DEFAULT_LIMIT as HISTORY_LIMIT
 from web.history_shape import checked as history_window
@@ -41,10 +43,6 @@ MAX_TOKENS = 1000
 #: Answered by ``owned_json`` when this worker owns the event: read its markets here.
 LOCAL: dict[str, Any] = {}
 
-#: GraphQL's Int is 32 bits; epoch milliseconds need more.
-Millis = NewType("Millis", int)
-MILLIS = strawberry.scalar(name="Millis", serialize=int, parse_value=int,
-                           description="Milliseconds since the Unix epoch (a 64-bit integer).")
 
 
 def _fail(code: str, message: str) -> GraphQLError:
@@ -346,6 +344,13 @@ class Query:
         description="One market (specifiers in any order); null if unknown.")
 
 
+@strawberry.type
+class Mutation:
+    check_bets: BetCheck = strawberry.field(
+        resolver=check_bets,
+        description="May this ticket be taken at these prices now (POST /bets/check).")
+
+
 class Schema(strawberry.Schema):
     """Logs unexpected resolver errors only; input errors are the client's business."""
 
@@ -357,6 +362,7 @@ class Schema(strawberry.Schema):
             super().process_errors(unexpected, execution_context)
 
 
-schema = Schema(query=Query, config=StrawberryConfig(scalar_map={Millis: MILLIS}),
+schema = Schema(query=Query, mutation=Mutation,
+                config=StrawberryConfig(scalar_map={Millis: MILLIS}),
                 extensions=[partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
                             partial(MaxTokensLimiter, max_token_count=MAX_TOKENS)])

@@ -28,6 +28,9 @@ from tests.integration.web_support import (
 pytestmark = pytest.mark.timeout(300)
 
 DELAY_MS = 1500
+CHECK_BETS = """mutation Check($ticket: TicketInput!) { checkBets(ticket: $ticket) {
+  status reason ticketId checkAfterMs potentialReturn combinedOdds
+  selections { eventId status odds version reason marketStatus currentOdds } } }"""
 
 
 async def post(worker: Worker, path: str, body: Any) -> tuple[int, Any]:
@@ -77,6 +80,21 @@ async def test_every_answer_of_a_check(platform: Platform) -> None:
     assert [s["status"] for s in both["selections"]] == ["accepted", "accepted"]
     assert [s["odds"] for s in both["selections"]] == [2.5, 1.45]
     assert both["ticket_id"] is None
+
+    # The GraphQL mutation answers the same, from the same code.
+    status, graphql = await post(worker, "/graphql", {"query": CHECK_BETS, "variables": {
+        "ticket": {"selections": [
+            {"eventId": UPCOMING, "marketId": "1", "outcomeId": "1", "odds": 2.5},
+            {"eventId": LIVE, "marketId": "1", "outcomeId": "1", "odds": 1.45}],
+            "stake": 10, "pricePolicy": "EXACT"}}})
+    assert status == 200 and "errors" not in graphql, graphql
+    answer = graphql["data"]["checkBets"]
+    assert (answer["status"], answer["potentialReturn"]) == ("accepted", 36.25)
+    assert [s["odds"] for s in answer["selections"]] == [2.5, 1.45]
+    status, graphql = await post(worker, "/graphql", {"query": CHECK_BETS, "variables": {
+        "ticket": {"selections": [{"eventId": UPCOMING, "marketId": "1", "outcomeId": "1",
+                                   "odds": 1.0}], "stake": 10}}})
+    assert graphql["errors"][0]["extensions"]["code"] == "bad_request", graphql
 
     # Price policies: exact refuses another price; higher takes an equal or better one at the
     # current price; any takes every price.

@@ -241,3 +241,13 @@ async def test_markets_are_charged_before_the_owner_is_asked(
     finally:
         REPLICA.events = EventIndex()
         REPLICA.ready = False
+
+
+def test_a_mutation_is_costed_from_the_mutation_type() -> None:
+    query = ('mutation { checkBets(ticket: {selections: [{eventId: "sr:match:1", marketId: "1",'
+             ' outcomeId: "1", odds: 2.0}], stake: 1}) { status potentialReturn'
+             " selections { status odds reason } } }")
+    root = selection(query)
+    assert root.type_name == "Mutation"
+    # checkBets, its three fields, and up to 20 selections of three fields each.
+    assert static_cost(root) == 1 + 3 + 20 * 3
