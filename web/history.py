@@ -89,9 +89,9 @@ class HistoryReader:
             return self._pool
 
     async def query(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        """Run one read; ``HistoryUnavailable`` if MySQL fails or is late. A connection that
-        failed is dropped, and a read on a pooled connection that failed is tried once more
-        on a new one (a pooled connection can be stale after MySQL restarted)."""
+        """Run one read; ``HistoryUnavailable`` if MySQL fails or is late (both attempts
+        within ``timeout``). A connection that failed is dropped and the read tried once more
+        on another (a pooled connection can be stale after MySQL restarted)."""
         try:
             async with asyncio.timeout(self.timeout):
                 for attempt in (1, 2):

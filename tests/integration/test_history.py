@@ -198,6 +198,27 @@ async def test_mysql_down_is_unavailable_not_a_crash() -> None:
         await reader.close()
 
 
+async def test_a_pooled_connection_the_server_closed_is_replaced(
+        database: MySQLConfig) -> None:
+    changes, markets = published(*walk(2))
+    await written(database, SinkBatch(odds_changes=changes, markets=markets))
+    reader = HistoryReader(database)
+    try:
+        ((held,),) = await reader.query("SELECT CONNECTION_ID()", ())
+        admin = await connect(database)
+        try:
+            async with admin.cursor() as cur:
+                await cur.execute(f"KILL {int(held)}")
+        finally:
+            admin.close()
+        page = await reader.window(KEY, HistoryQuery())
+        assert page is not None and len(page["versions"]) == 2
+        ((now,),) = await reader.query("SELECT CONNECTION_ID()", ())
+        assert now != held
+    finally:
+        await reader.close()
+
+
 # -- through a worker ------------------------------------------------------------------------
 
 
