@@ -21,7 +21,9 @@ from agents.bet_watch import WATCH
 from agents.catalog import CATALOG, CATALOG_READY
 from agents.deadletter import dead_letter
 from app import metrics, topics
+from app.clock import now_ms
 from app.faust_app import app, settings
+from app.liveness import LIVENESS
 from models.engine import BatchPlan, Record, Rules, plan_batch
 from models.event import published_event
 from models.market import Snapshot, Verdict
@@ -39,11 +41,6 @@ Event = EventT[bytes]
 #: On RocksDB (every real worker) tables and outbound topics take the batched path; the
 #: memory store of unit tests uses Faust's own table and topic API.
 LEAN = settings.store == "rocksdb://"
-
-
-def now_ms() -> int:
-    """Return wall-clock milliseconds."""
-    return int(time.time() * 1000)
 
 
 class TableReader:
@@ -109,16 +106,6 @@ app.on_partitions_revoked.connect(forget_cached_state)
 app.on_partitions_assigned.connect(forget_cached_state)
 
 
-class Progress:
-    """When the agent last finished a batch, or was seen with nothing to do (monotonic)."""
-
-    last_batch_at = time.monotonic()
-    last_idle_at = time.monotonic()
-
-
-PROGRESS = Progress()
-
-
 def transactional_id() -> str:
     """Name this worker's producer: stable across its restarts, unique among live workers."""
     return settings.transactional_id or (
@@ -141,6 +128,8 @@ def new_transactional_producer() -> AIOKafkaProducer:
 TRANSACTIONS = Transactions(new_transactional_producer,
                             lambda exc: metrics.TRANSACTION_FAILURES.labels(
                                 type(exc).__name__).inc())
+LIVENESS.producer = lambda: TRANSACTIONS.producer
+LIVENESS.transactional = LEAN
 
 
 class TransactionsService(Service):
@@ -310,7 +299,7 @@ async def process(events: Sequence[Event]) -> BatchPlan[Event]:
         metrics.MESSAGE_SECONDS.observe((time.perf_counter() - started) / len(events))
     count(plan)
     metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
-    PROGRESS.last_batch_at = time.monotonic()
+    LIVENESS.batch_done()
     return plan
 
 

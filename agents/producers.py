@@ -9,8 +9,10 @@ from typing import Any
 
 import orjson
 
-from agents.odds import RULES, now_ms
+from agents.odds import RULES
 from app import topics
+from app.assignment import active_partitions
+from app.clock import now_ms
 from app.faust_app import app, settings
 from models.placement import partition_for
 from models.producer import is_overdue, is_silent, producer_key
@@ -21,12 +23,6 @@ log = logging.getLogger(__name__)
 #: (message type, producer id) -> monotonic time it was last sent for that producer.
 _reported: dict[tuple[str, int], float] = {}
 RESEND_AFTER = 5.0
-
-
-def active_feed_partitions() -> set[int]:
-    """Return the ``feed.v1`` partitions this worker actively owns (standbys excluded)."""
-    name = topics.feed.get_topic_name()
-    return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == name}
 
 
 def _due(home: dict[str, Any], now: int) -> str | None:
@@ -43,7 +39,7 @@ def _due(home: dict[str, Any], now: int) -> str | None:
 async def check_producers() -> None:
     """Tell a producer's home partition when it has gone silent or its recovery request is
     overdue; the agent decides."""
-    owned = active_feed_partitions()
+    owned = active_partitions(topics.feed)
     now = now_ms()
     for raw_key, home in list(state.producers.items()):
         key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass, field
 
 import aiohttp
 from faust.types import StreamT
 
 from app import metrics, topics
+from app.clock import now_ms
 from app.faust_app import app, settings
 from feeds.uof_api import (
     RecoveryApiError,
@@ -24,11 +24,6 @@ from feeds.uof_api import (
 log = logging.getLogger(__name__)
 
 SENT, FAILED, SKIPPED = "sent", "failed", "skipped"
-
-
-def now_ms() -> int:
-    """Return wall-clock milliseconds."""
-    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True, slots=True)

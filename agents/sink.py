@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from app.faust_app import app, settings
 from app.kafka_security import client_kwargs
+from app.liveness import LIVENESS
 from sinks.consumer import SinkConsumer
 from sinks.mysql import MySQLSink
 
@@ -20,5 +21,6 @@ SINK: SinkConsumer | None = None
 
 if settings.sink_mode == "inline":
     SINK = SinkConsumer(settings, sink, client_kwargs(settings))
+    LIVENESS.mysql_ping = sink.ping
     # Faust starts an instance as it is (its signature asks for a class).
     app.service(cast(Any, SINK))

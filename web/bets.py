@@ -10,7 +10,6 @@ again. Settlement reads each market from its owner and applies ``models.payout``
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
@@ -23,6 +22,7 @@ from faust.web import Request, Response, View
 
 from agents.bet_watch import WATCH, Held
 from agents.odds import read_owned
+from app.clock import now_ms
 from app.faust_app import app, settings
 from models.acceptance import (
     TICKET_TTL_MS,
@@ -48,11 +48,6 @@ from web.routing import error
 from web.views import lookup_market
 
 MAX_BODY_BYTES = 16_000
-
-
-def now_ms() -> int:
-    """Wall-clock milliseconds."""
-    return int(time.time() * 1000)
 
 
 def _number(value: Decimal | None) -> float | None:

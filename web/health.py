@@ -8,11 +8,10 @@ from typing import Any
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from agents import odds
-from agents.sink import sink
 from app import topics
 from app.broker_probe import broker_problem
 from app.faust_app import app, settings
+from app.liveness import LIVENESS
 from web.replica import REPLICA
 from web.scrape import fetched_to, partition_lag
 
@@ -60,8 +59,10 @@ def feed_waiting() -> int:
 
 
 class Waiting:
-    """When a probe first saw records waiting after one that saw none (monotonic)."""
+    """When a probe last saw nothing waiting, and first saw records waiting after that
+    (monotonic)."""
 
+    idle_at: float = time.monotonic()
     since: float | None = None
 
 
@@ -73,7 +74,7 @@ def liveness_problem() -> str | None:
     now = time.monotonic()
     lag = feed_waiting()
     if lag == 0:
-        odds.PROGRESS.last_idle_at = now
+        WAITING.idle_at = now
         WAITING.since = None
         return None
     if WAITING.since is None:
@@ -81,8 +82,7 @@ def liveness_problem() -> str | None:
         # window, whose agent has just been handed records, is not stalled. The window
         # starts at the first probe that sees records waiting, at the latest.
         WAITING.since = now
-    stalled = now - max(odds.PROGRESS.last_batch_at, odds.PROGRESS.last_idle_at,
-                        WAITING.since)
+    stalled = now - max(LIVENESS.last_batch_at, WAITING.idle_at, WAITING.since)
     if stalled > STALL_SECONDS:
         return f"odds agent made no progress for {stalled:.0f}s with {lag} records waiting"
     return None
@@ -90,7 +90,7 @@ def liveness_problem() -> str | None:
 
 async def transactions_problem() -> str | None:
     """Return why the odds agent's producer cannot reach Kafka now, or None."""
-    producer = odds.TRANSACTIONS.producer
+    producer = LIVENESS.producer()
     if producer is None:
         return "Kafka producer not running (starting, or restarting after a failed transaction)"
     return await broker_problem(producer.client, topics.feed.get_topic_name())
@@ -103,13 +103,13 @@ async def readiness_problems() -> list[str]:
         problems.append("no partitions assigned yet")
     if app.in_recovery or app.rebalancing:
         problems.append("table recovery or rebalance in progress")
-    if settings.sink_mode == "inline" and not await sink.ping():
+    if LIVENESS.mysql_ping is not None and not await LIVENESS.mysql_ping():
         problems.append("MySQL unreachable")
     if not REPLICA.ready:
         problems.append("read model still loading events.v1")
     # Without Kafka, this worker's state stops moving and silent producers cannot be
     # suspended (that goes through the feed topic): serve no odds rather than stale ones.
-    if odds.LEAN and (problem := await transactions_problem()):
+    if LIVENESS.transactional and (problem := await transactions_problem()):
         problems.append(problem)
     return problems
 

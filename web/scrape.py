@@ -11,8 +11,8 @@ from faust.exceptions import ConsumerNotStarted
 from prometheus_client import REGISTRY
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from agents.producers import active_feed_partitions
 from app import topics
+from app.assignment import active_partitions
 from app.faust_app import app, settings
 from models.placement import partition_for
 from tables import state
@@ -76,7 +76,7 @@ def table_keys(table: Any) -> int:
 
 def producers_up() -> Iterator[tuple[int, bool]]:
     """Yield (producer, up) for producers whose home partition this worker owns."""
-    owned = active_feed_partitions()
+    owned = active_partitions(topics.feed)
     for raw_key, home in list(state.producers.items()):
         key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
         if "@" in key or home is None:
