@@ -1,7 +1,7 @@
 """The MySQL sink of the worker: ``sinks.consumer`` in this process unless SINK_MODE=separate.
 
-(Replaces the Faust ``mysql-sink`` agent: a plain consumer in its own group, committing only
-after a batch is written; stopping the worker cancels a write under way before its commit.)
+A plain consumer in its own group, committing only after a batch is written; stopping the
+worker cancels a write under way before its commit.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from app.liveness import LIVENESS
 from sinks.consumer import SinkConsumer
 from sinks.mysql import MySQLSink
 
-sink = MySQLSink(settings.mysql)
-
-#: The inline sink (None when a separate ``faust -A app mysql-sink`` process writes MySQL).
-SINK: SinkConsumer | None = None
+#: The inline sink's consumer (None when a separate ``faust -A app mysql-sink`` process
+#: writes MySQL).
+INLINE_SINK: SinkConsumer | None = None
 
 if settings.sink_mode == "inline":
-    SINK = SinkConsumer(settings, sink, client_kwargs(settings))
-    LIVENESS.mysql_ping = sink.ping
+    writer = MySQLSink(settings.mysql)
+    INLINE_SINK = SinkConsumer(settings, writer, client_kwargs(settings))
+    LIVENESS.mysql_ping = writer.ping
     # Faust starts an instance as it is (its signature asks for a class).
-    app.service(cast(Any, SINK))
+    app.service(cast(Any, INLINE_SINK))
