@@ -40,7 +40,7 @@ Event = EventT[bytes]
 
 #: On RocksDB (every real worker) tables and outbound topics take the batched path; the
 #: memory store of unit tests uses Faust's own table and topic API.
-LEAN = settings.store == "rocksdb://"
+ON_ROCKSDB = settings.store == "rocksdb://"
 
 
 class TableReader:
@@ -68,7 +68,7 @@ class TableReader:
         return state.partition_items(state.markets, source.message.partition)
 
 
-TABLE_IO: TableIO = RocksTableIO(settings.market_cache_size) if LEAN else FaustTableIO()
+TABLE_IO: TableIO = RocksTableIO(settings.market_cache_size) if ON_ROCKSDB else FaustTableIO()
 READER = TableReader(TABLE_IO)
 
 
@@ -129,7 +129,7 @@ TRANSACTIONS = Transactions(new_transactional_producer,
                             lambda exc: metrics.TRANSACTION_FAILURES.labels(
                                 type(exc).__name__).inc())
 LIVENESS.producer = lambda: TRANSACTIONS.producer
-LIVENESS.transactional = LEAN
+LIVENESS.transactional = ON_ROCKSDB
 
 
 class TransactionsService(Service):
@@ -145,7 +145,7 @@ class TransactionsService(Service):
         TABLE_IO.forget()
 
 
-if LEAN:
+if ON_ROCKSDB:
     app.service(cast(Any, TransactionsService()))
 
 
@@ -171,7 +171,7 @@ class Outbox:
     """Outbound records of one batch, sent together; ``flush`` waits for every ack."""
 
     def __init__(self) -> None:
-        self.sender = BatchSender() if LEAN else None
+        self.sender = BatchSender() if ON_ROCKSDB else None
         self.faust_pending: list[tuple[TopicT, bytes | None, bytes, int]] = []
 
     def send(self, topic: TopicT, key: str | bytes | None, value: Any, partition: int) -> None:

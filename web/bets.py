@@ -43,8 +43,8 @@ from tables import state
 from web import bet_bodies, params
 from web.bet_bodies import CheckRequest, SettleRequest
 from web.bodies import TooLarge, read_bounded, too_large
+from web.error_shape import error
 from web.owner import OwnerUnavailable, owned_json, owned_post, owner_url
-from web.routing import error
 from web.views import lookup_market
 
 MAX_BODY_BYTES = 16_000

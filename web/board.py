@@ -9,7 +9,7 @@ from typing import Any
 from faust.web import Request, Response, View
 
 from app.faust_app import app
-from web.routing import error
+from web.error_shape import error
 
 ASSETS = {
     "board.html": "text/html; charset=utf-8",

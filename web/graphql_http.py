@@ -57,8 +57,8 @@ from web.cost import (
     select,
     static_cost,
 )
+from web.error_shape import error
 from web.graphql import MAX_TOKENS, schema
-from web.routing import error
 from web.slices import TURNS
 
 log = logging.getLogger(__name__)

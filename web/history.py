@@ -21,6 +21,7 @@ from faust.web import Request, Response, View
 from app.faust_app import app, settings
 from config import MySQLConfig
 from web import params
+from web.error_shape import error
 from web.history_shape import (
     HistoryQuery,
     Row,
@@ -31,7 +32,6 @@ from web.history_shape import (
     row,
     versions,
 )
-from web.routing import error
 
 log = logging.getLogger(__name__)
 

@@ -1,18 +1,26 @@
-"""Read one event's state where it lives: this worker's tables, or its owner over HTTP."""
+"""Reach the worker that owns an event: read its state there, or route a request to it."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from functools import wraps
+from typing import Any, cast
 
 import aiohttp
+from aiohttp import web as aioweb
+from faust.exceptions import SameNode
+from faust.types import TableT
+from faust.web import Request, Response, View
 from yarl import URL
 
 from app.faust_app import app
 from tables import state
+from web.error_shape import error
 
 log = logging.getLogger(__name__)
+
+Handler = Callable[..., Awaitable[Response]]
 
 OWNER_TIMEOUT = aiohttp.ClientTimeout(total=5)
 
@@ -69,3 +77,31 @@ async def _ask(url: URL, body: dict[str, Any] | None) -> dict[str, Any] | None:
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise OwnerUnavailable(f"the owning worker did not answer ({type(exc).__name__})") \
             from exc
+
+
+def routed(table: TableT[Any, Any], match_info: str) -> Callable[[Handler], Handler]:
+    """Like Faust's ``table_route``, but a worker that cannot route yet answers 503 JSON."""
+
+    def decorate(handler: Handler) -> Handler:
+        @wraps(handler)
+        async def route(view: View, request: Request, **kwargs: Any) -> Response:
+            key = request.match_info[match_info]
+            # The owner is asked with GET: its answer to HEAD has no body to measure.
+            forwarded = (cast(aioweb.Request, request).clone(method="GET")
+                         if request.method == "HEAD" else request)
+            try:
+                return await app.router.route_req(table.name, key, view.web,
+                                                  cast(Request, forwarded))
+            except SameNode:
+                return await handler(view, request, **kwargs)
+            except (KeyError, TypeError, LookupError) as exc:
+                # No assignment or metadata yet (starting, rebalancing).
+                log.debug("cannot route %s yet: %r", key, exc)
+                return error(view, 503, "not_ready", "partition owner unknown; retry shortly")
+            except aiohttp.ClientError as exc:
+                return error(view, 502, "owner_unreachable",
+                             f"the worker owning this key did not answer ({type(exc).__name__})")
+
+        return route
+
+    return decorate

@@ -26,8 +26,8 @@ from app import metrics
 from app.faust_app import app
 from web import params
 from web.changes import Change, Subscription, decode_cursor
+from web.error_shape import error
 from web.replica import REPLICA
-from web.routing import error
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,9 @@ from app.faust_app import app
 from models.market import Snapshot, market_key
 from tables import state
 from web import params
+from web.error_shape import error
+from web.owner import routed
 from web.readmodel import event_fields, market_order, market_view
-from web.routing import error, routed
 from web.slices import TURNS
 
 #: Market keys sorted at once, then merged: each run is one short slice.
