@@ -1,95 +1,156 @@
-"""The odds agent through ``agent.test_context()`` on the memory store."""
+"""The odds agent through ``agent.test_context()``, on the path production takes: the tables on
+RocksDB (``tables.store.PartitionedStore``, in a temporary directory) and every batch sent as
+one Kafka transaction (``sinks.kafka_batch``), to a fake broker instead of Kafka.
+
+The path is chosen when ``agents.odds`` is imported: ``LEAN`` (the store is ``rocksdb://``)
+selects ``RocksTableIO`` and ``BatchSender`` transactions over Faust's table API and sends, and
+``tables.state`` declares the tables on ``PartitionedStore`` for that store. The unit-test
+process has imported the app on the memory store already (``tests/conftest.py``), so this
+module runs itself again in a child process: ``test_the_agent_on_rocksdb`` starts pytest on the
+tests marked ``on_rocksdb`` with ``APP_STORE=rocksdb://``, ``APP_DATADIR`` a temporary
+directory and ``--noconftest`` (the conftest would set the memory store back), and fails with
+the child's output if they do. In the test process itself those tests are skipped.
+
+Kafka is faked at the narrowest seam: ``agents.odds.TRANSACTIONS`` is the production
+``Transactions`` whose producer factory is ``FakeBroker.new_producer``
+(``tests/unit/kafka_fakes.py``), the aiokafka producer object the transaction code drives. The
+tests see what a read-committed reader would (the committed transactions' records) and what the
+partition databases hold. Nothing connects to Kafka.
+"""
+
+from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Iterator
-from types import SimpleNamespace
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
 from unittest import mock
 
 import orjson
 import pytest
 
-from agents.catalog import CATALOG_READY
-from agents.odds import APPLIED, RECENT, odds_agent
-from app import topics
-from app.faust_app import app, settings
-from models.placement import partition_for
-from tables import state
+from tests.unit.kafka_fakes import FakeBroker
+
+ON_ROCKSDB = os.environ.get("APP_STORE") == "rocksdb://"
+ROOT = Path(__file__).parents[2]
+#: The tests that run in the child process, by name.
+CHILD_TESTS: list[str] = []
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-@pytest.fixture
-def sent() -> Iterator[list[tuple[str, bytes, bytes]]]:
-    """Capture outbound sends instead of producing them."""
-    records: list[tuple[str, bytes, bytes]] = []
-
-    def fake_send(topic: object) -> object:
-        async def send(key: bytes, value: bytes, partition: int | None = None) -> object:
-            records.append((topic.get_topic_name(), key, value))  # type: ignore[attr-defined]
-            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            done.set_result(None)
-            return done
-        return send
-
-    def fake_send_soon(topic: object) -> object:
-        """A table's changelog send (markets.v1 and events.v1 are changelogs)."""
-        def send_soon(*, key: str | bytes, value: object, partition: int,
-                      **_: object) -> object:
-            raw_key = key.encode() if isinstance(key, str) else key
-            records.append((topic.get_topic_name(), raw_key,  # type: ignore[attr-defined]
-                            orjson.dumps(value)))
-            return SimpleNamespace(message=SimpleNamespace(partition=partition))
-        return send_soon
-
-    with contextlib.ExitStack() as stack:
-        for topic in topics.ALL_TOPICS:
-            stack.enter_context(mock.patch.object(topic, "send", fake_send(topic)))
-            stack.enter_context(mock.patch.object(topic, "send_soon", fake_send_soon(topic)))
-        yield records
-    for table in state.TABLES:
-        table.data.clear()  # type: ignore[attr-defined]
-    APPLIED.forget()
-    RECENT.clear()
+def on_rocksdb(test: F) -> F:
+    """Run ``test`` in the child process on RocksDB only."""
+    CHILD_TESTS.append(test.__name__)
+    return pytest.mark.skipif(not ON_ROCKSDB, reason="runs on RocksDB in a child process: "
+                                                     "test_the_agent_on_rocksdb")(test)
 
 
-@pytest.fixture(autouse=True)
-def finalize_app() -> Iterator[None]:
-    app.finalize()
-    # The descriptions follower is a service of the running worker; here nothing loads any.
-    CATALOG_READY.set()
-    yield
+@pytest.mark.skipif(ON_ROCKSDB, reason="the test process's own test")
+def test_the_agent_on_rocksdb(tmp_path: Path) -> None:
+    env = {**os.environ, "APP_STORE": "rocksdb://", "APP_DATADIR": str(tmp_path),
+           "APP_ID": "odds-unit-tests", "EVENT_LOOP": "asyncio"}
+    env.pop("PYTEST_ADDOPTS", None)
+    nodes = [f"{Path(__file__).relative_to(ROOT)}::{name}" for name in CHILD_TESTS]
+    child = subprocess.run(
+        [sys.executable, "-m", "pytest", "--noconftest", "-p", "no:cacheprovider", "-q",
+         "-W", "error", *nodes],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=100, check=False)
+    output = child.stdout + child.stderr
+    assert child.returncode == 0, output
+    # Every test ran on RocksDB and passed: none skipped in the child.
+    assert re.search(rf"\b{len(CHILD_TESTS)} passed\b", output) and "skipped" not in output, \
+        output
 
 
-def odds(event_id: str, ts: int, price: float) -> bytes:
+if ON_ROCKSDB:
+    from agents import odds
+    from agents.catalog import CATALOG_READY
+    from app import topics
+    from app.faust_app import app, settings
+    from models.placement import partition_for
+    from sinks.kafka_batch import Transactions
+    from tables import state
+    from tables.store import PartitionedStore
+
+    FEED = topics.feed.get_topic_name()
+
+    @pytest.fixture(autouse=True)
+    def finalize_app() -> Iterator[None]:
+        app.finalize()
+        # The descriptions follower is a service of the running worker; here nothing loads any.
+        CATALOG_READY.set()
+        yield
+
+    @pytest.fixture
+    def broker() -> Iterator[FakeBroker]:
+        """A fake broker behind the agent's transactions; the tables emptied afterwards."""
+        fake = FakeBroker()
+        transactions = Transactions(fake.new_producer, odds.TRANSACTIONS.on_failure)
+        with mock.patch.object(odds, "TRANSACTIONS", transactions):
+            yield fake
+        for table in state.TABLES:
+            for db in store(table)._dbs.values():
+                for key in list(db.keys()):
+                    db.delete(key)
+        odds.TABLE_IO.forget()
+        odds.APPLIED.forget()
+        odds.RECENT.clear()
+
+
+def store(table: Any) -> PartitionedStore:
+    data = table.data
+    assert isinstance(data, PartitionedStore), type(data)
+    return data
+
+
+def odds_change(event_id: str, ts: int, price: float) -> bytes:
     return orjson.dumps({"type": "odds_change", "event_id": event_id, "producer": 1, "ts": ts,
                          "markets": [{"id": "1", "outcomes": [{"id": "1", "odds": price},
                                                               {"id": "2", "odds": 3.0}]}]})
 
 
-async def until(predicate: object, seconds: float = 5.0) -> None:
+def home(event_id: str) -> int:
+    """The partition of an event's records, as Kafka's default partitioner puts them."""
+    return partition_for(event_id.encode(), settings.topic_partitions)
+
+
+def applied_offset(event_id: str) -> int | None:
+    """The last feed offset applied in the event's partition, as its database holds it."""
+    raw = store(state.applied).partition_db(home(event_id)).get(FEED.encode())
+    return None if raw is None else int(orjson.loads(raw)["offset"])
+
+
+async def until(predicate: Callable[[], object], seconds: float = 5.0) -> None:
     deadline = asyncio.get_running_loop().time() + seconds
-    while not predicate():  # type: ignore[operator]
+    while not predicate():
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.01)
 
 
-async def test_agent_applies_publishes_and_dead_letters(
-    sent: list[tuple[str, bytes, bytes]],
-) -> None:
-    # Each record in its key's partition, as Kafka's default partitioner puts it.
-    home = partition_for(b"sr:match:1", settings.topic_partitions)
-    async with odds_agent.test_context() as agent:
-        await agent.put(odds("sr:match:1", 10, 2.0), key=b"sr:match:1", partition=home)
-        await agent.put(odds("sr:match:1", 20, 2.5), key=b"sr:match:1", partition=home)
-        await agent.put(odds("sr:match:1", 15, 9.0), key=b"sr:match:1",
-                        partition=home)  # stale
-        await agent.put(b"{broken", key=b"sr:match:1", partition=home)
-        await until(lambda: len(sent) >= 2)
-        await until(lambda: state.markets.get("sr:match:1/1/") is not None)
+@on_rocksdb
+async def test_agent_applies_publishes_and_dead_letters(broker: FakeBroker) -> None:
+    partition = home("sr:match:1")
+    async with odds.odds_agent.test_context() as agent:
+        await agent.put(odds_change("sr:match:1", 10, 2.0), key=b"sr:match:1",
+                        partition=partition)
+        await agent.put(odds_change("sr:match:1", 20, 2.5), key=b"sr:match:1",
+                        partition=partition)
+        await agent.put(odds_change("sr:match:1", 15, 9.0), key=b"sr:match:1",
+                        partition=partition)  # stale
+        await agent.put(b"{broken", key=b"sr:match:1", partition=partition)
+        await until(lambda: applied_offset("sr:match:1") == 3)
     snapshot = state.markets["sr:match:1/1/"]
     assert snapshot["version"] == 2 and snapshot["outcomes"][0]["odds"] == 2.5
     assert list(state.events["sr:match:1"]["market_status"]) == ["sr:match:1/1/"]
-    by_topic = {name: (key, orjson.loads(value)) for name, key, value in sent}
+    assert set(broker.outcomes()) == {"committed"}
+    by_topic = {name: (key, orjson.loads(value or b"null"))
+                for name, key, value in broker.published()}
     # The records are the table values, bookkeeping included.
     assert by_topic["markets.v1"] == (b"sr:match:1/1/", snapshot)
     assert snapshot["ts"] == 20 and snapshot["feed_status"] == "active"
@@ -101,24 +162,77 @@ async def test_agent_applies_publishes_and_dead_letters(
     dlq_key, dlq = by_topic["feed.dlq.v1"]
     assert dlq_key == b"sr:match:1" and dlq["reason"].startswith("malformed JSON")
     assert dlq["original"] == "{broken"
+    # Every record went to the event's partition, in the changelogs and the output alike.
+    assert {p for txn in broker.transactions for _t, p, _k, _v in txn.sent} == {partition}
 
 
+@on_rocksdb
+async def test_the_partition_databases_hold_the_committed_values(broker: FakeBroker) -> None:
+    partition = home("sr:match:3")
+    async with odds.odds_agent.test_context() as agent:
+        await agent.put(odds_change("sr:match:3", 10, 2.0), key=b"sr:match:3",
+                        partition=partition)
+        await until(lambda: applied_offset("sr:match:3") == 0)
+    published = {(topic, key): value for topic, key, value in broker.published()}
+    markets = store(state.markets).partition_db(partition)
+    events = store(state.events).partition_db(partition)
+    # The bytes of the changelog records, and the changelog offset they reach (recovery
+    # resumes after it), written in the partition's own database.
+    assert markets.get(b"sr:match:3/1/") == published[("markets.v1", b"sr:match:3/1/")]
+    assert events.get(b"sr:match:3") == published[("events.v1", b"sr:match:3")]
+    offset_key = store(state.markets).offset_key
+    assert markets.get(offset_key) == str(broker.ends[("markets.v1", partition)] - 1).encode()
+    assert orjson.loads(markets[b"sr:match:3/1/"])["outcomes"][0]["odds"] == 2.0
+    # No other partition's database holds the market.
+    for other, db in store(state.markets)._dbs.items():
+        if other != partition:
+            assert db.get(b"sr:match:3/1/") is None
+
+
+@on_rocksdb
+async def test_a_failed_commit_writes_nothing_to_the_tables(broker: FakeBroker) -> None:
+    partition = home("sr:match:4")
+    broker.fail_commits = 1
+    async with odds.odds_agent.test_context() as agent:
+        await agent.put(odds_change("sr:match:4", 10, 2.0), key=b"sr:match:4",
+                        partition=partition)
+        # The commit failed and its producer is stopped; the retry's new producer waits.
+        await until(lambda: broker.outcomes() == ["aborted"] and len(broker.producers) == 2)
+        assert broker.published() == []
+        assert state.markets.get("sr:match:4/1/") is None
+        assert store(state.markets).partition_db(partition).get(b"sr:match:4/1/") is None
+        assert store(state.events).partition_db(partition).get(b"sr:match:4") is None
+        assert applied_offset("sr:match:4") is None
+        broker.resume.set()
+        await until(lambda: applied_offset("sr:match:4") == 0)
+    # Retried whole by a new producer, committed once: the same records as the failed one.
+    first, second = broker.transactions
+    assert (first.outcome, second.outcome) == ("aborted", "committed")
+    assert first.sent == second.sent and second.producer == 1
+    assert state.markets["sr:match:4/1/"]["version"] == 1
+    assert [topic for topic, _k, _v in broker.published()].count("markets.v1") == 1
+
+
+@on_rocksdb
 async def test_a_redelivered_record_is_a_repeat_by_its_offset_and_a_resent_one_by_digest(
-    sent: list[tuple[str, bytes, bytes]],
+    broker: FakeBroker,
 ) -> None:
-    home = partition_for(b"sr:match:2", settings.topic_partitions)
-    async with odds_agent.test_context() as agent:
-        await agent.put(odds("sr:match:2", 10, 2.0), key=b"sr:match:2", partition=home)
-        await until(lambda: state.markets.get("sr:match:2/1/") is not None)
-        applied = state.applied[topics.feed.get_topic_name()]
+    partition = home("sr:match:2")
+    async with odds.odds_agent.test_context() as agent:
+        await agent.put(odds_change("sr:match:2", 10, 2.0), key=b"sr:match:2",
+                        partition=partition)
+        await until(lambda: applied_offset("sr:match:2") is not None)
+        applied = applied_offset("sr:match:2")
+        assert applied is not None
         # Redelivered after a crash: the same offset again, with a newer message's content
         # (a record at or below the applied offset is never applied twice, whatever it says).
-        agent.sent_offset = applied["offset"]
-        await agent.put(odds("sr:match:2", 20, 4.0), key=b"sr:match:2", partition=home)
+        agent.sent_offset = applied
+        await agent.put(odds_change("sr:match:2", 20, 4.0), key=b"sr:match:2",
+                        partition=partition)
         # Sent again by the feed: a new offset, the same bytes as the first message.
-        await agent.put(odds("sr:match:2", 10, 2.0), key=b"sr:match:2", partition=home)
-        await until(lambda: state.applied[topics.feed.get_topic_name()]["offset"]
-                    == applied["offset"] + 1)
+        await agent.put(odds_change("sr:match:2", 10, 2.0), key=b"sr:match:2",
+                        partition=partition)
+        await until(lambda: applied_offset("sr:match:2") == applied + 1)
     snapshot = state.markets["sr:match:2/1/"]
     assert snapshot["version"] == 1 and snapshot["outcomes"][0]["odds"] == 2.0
-    assert [name for name, _, _ in sent].count("markets.v1") == 1
+    assert [name for name, _, _ in broker.published()].count("markets.v1") == 1
