@@ -370,6 +370,26 @@ async def consumed(group: str, topic: str, ends: dict[int, int]) -> bool:
     return all(committed.get(p, -1) >= end for p, end in ends.items() if end)
 
 
+async def drained(group: str, topics: Iterable[str], seconds: float, *,
+                  bootstrap: str = BOOTSTRAP) -> None:
+    """Wait until ``group`` has committed each of ``topics``, in the order given, up to the
+    end it has when its turn comes; fail after ``seconds`` for one topic.
+
+    Give a pipeline's topics upstream first: a worker commits a record's offset only once
+    what it wrote for it is acknowledged (the odds agent's output: committed), so when the
+    last topic is drained, everything written for the records read so far can be read.
+    """
+    for topic in topics:
+        ends = await end_offsets(topic, bootstrap=bootstrap)
+
+        async def caught_up(topic: str = topic, ends: dict[int, int] = ends) -> bool:
+            committed = await committed_offsets(group, topic, bootstrap=bootstrap)
+            return all(committed.get(p, -1) >= end for p, end in ends.items() if end)
+
+        await eventually(caught_up, seconds, f"{group} to commit {topic} up to {ends}",
+                         interval=0.2)
+
+
 @contextlib.asynccontextmanager
 async def scratch_database(prefix: str) -> AsyncIterator[MySQLConfig]:
     """A new, empty database on the test server for one test, dropped afterwards."""

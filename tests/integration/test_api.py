@@ -307,7 +307,10 @@ async def test_health_ready_and_metrics(served: Served) -> None:
             if n == "odds_consumer_lag_records" and ("topic", feed_topic) in labels]
     assert len(lags) == served.platform.partitions and all(v == 0 for v in lags)
     # Idle past the liveness window: the commit markers ending every feed partition (the
-    # worker writes producer status there in transactions) are not records waiting.
+    # worker writes producer status there in transactions) are not records waiting. A
+    # duration, not a condition: /health must stay green once HEALTH_STALL_SECONDS (2) have
+    # passed with nothing to do, and no probe may come in between (a probe that finds
+    # nothing waiting restarts the window).
     await asyncio.sleep(2.5)
     assert await served.worker.get("/health") == (200, {"status": "ok"})
     names = {n for n, _ in samples}

@@ -47,6 +47,7 @@ from tests.integration.faults_support import (
 from tests.integration.support import (
     Worker,
     committed_offsets,
+    drained,
     end_offsets,
     free_port,
     mysql_rows,
@@ -210,7 +211,8 @@ async def test_stalled_agent_turns_liveness_red(tmp_path: Path, timings: Timings
         records = FeedSpec(events=20, seed=75, count=3000).records()
         feed = platform.topic("feed.v1")
         # Idle and unprobed for longer than the window: only probes see idleness, and
-        # records handed to an agent after such a pause are not a stall.
+        # records handed to an agent after such a pause are not a stall. A duration, not a
+        # condition: longer than HEALTH_STALL_SECONDS (3), with no probe in between.
         await asyncio.sleep(4)
         # The first 20 records are the fixtures, one per event; two rounds, two batches or
         # more, each applied while /health stays green, probed at once and once applied.
@@ -224,7 +226,9 @@ async def test_stalled_agent_turns_liveness_red(tmp_path: Path, timings: Timings
             statuses = await probes
             assert statuses and set(statuses) == {200}, statuses
             assert await worker.get("/health") == (200, {"status": "ok"})
-            await asyncio.sleep(0.5)
+            # The chunk applied and committed before the next one is sent (the lag above
+            # counts what the consumer read, not what the agent finished).
+            await drained(platform.group, (feed,), 30, bootstrap=platform.bootstrap)
         status, first = await worker.get(f"/events/{records[0][0].decode()}")
         assert status == 200
 
@@ -406,6 +410,7 @@ async def test_mariadb_outage_holds_offsets_and_catches_up(tmp_path: Path,
                 snapshot = await read_snapshot(MySQLConfig(config.host, other, config.user,
                                                            config.database, config.password))
                 await mariadb.down()
+            # The tick of a 30 s timeline: readiness sampled, actions taken at set times.
             await asyncio.sleep(0.5)
         for key, offset in (await sink_offsets(platform)).items():
             offsets[key] = max(offset, offsets.get(key, 0))
@@ -505,6 +510,8 @@ async def test_kafka_outage_worker_recovers(tmp_path: Path, timings: Timings) ->
             for path in ("/health", "/ready"):
                 with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                     seen.append((time.monotonic() - stopped, path, await worker.status(path)))
+            # Probes once a second through a 20 s outage: what is measured is the answers
+            # over that time, not a condition to reach.
             await asyncio.sleep(1)
         timings["kafka_restart"] = await kafka.up()
         restarted = time.monotonic()

@@ -37,6 +37,7 @@ from tests.integration.support import (
     BOOTSTRAP,
     Platform,
     Worker,
+    drained,
     end_offsets,
     event_body,
     eventually,
@@ -438,7 +439,11 @@ async def test_hostile_records_are_dead_lettered_with_their_reason_and_change_no
 
     await eventually(all_dead_lettered, 60, f"{expected} dead letters")
     elapsed = time.monotonic() - started
-    await asyncio.sleep(2)  # anything extra would show up now
+    # Every record sent has been read and its output committed (the adapters' topics first,
+    # then feed.v1, which they write): a dead letter too many would be in the topic now.
+    await drained(f"odds-{platform.name}", (uof_topic, betfair_topic,
+                                   platform.topic("feed.raw.betfair.markets.v1"), feed_topic),
+                  60)
     letters = [letter for _key, letter in await read_all(dlq)]
     assert len(letters) == expected, [letter["reason"] for letter in letters]
 
@@ -703,7 +708,9 @@ async def test_fuzzed_bad_records_interleaved_with_good_ones(platform: Platform)
 
     await eventually(all_dead_lettered, 120, f"{FUZZ_BAD} dead letters")
     elapsed = time.monotonic() - started
-    await asyncio.sleep(2)
+    # Every record sent has been read and its output committed: a dead letter too many
+    # would be in the topic now.
+    await drained(f"odds-{platform.name}", (topic,), 60)
     letters = [letter for _key, letter in await read_all(dlq)]
     assert len(letters) == FUZZ_BAD
     seen: dict[int, str] = {}
