@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from models import digests as dg
-from models import event as ev
-from models import market as mk
-from models import producer as pr
+from models import digests as digest_rules
+from models import event as event_rules
+from models import market as market_rules
+from models import producer as producer_rules
 from models.catalog import Catalog
 from models.feed import INTERNAL_TYPES, PRODUCER_TYPES, FeedError, decode
 from models.market import Applied, MarketNames, Snapshot, market_key
@@ -126,10 +126,10 @@ class Planner(Generic[Source]):
         if pending is not None:
             return pending.state
         stored = self.reader.market(source, key)
-        return None if stored is None else mk.upgrade(stored)
+        return None if stored is None else market_rules.upgrade(stored)
 
     def _names(self, event: Snapshot, market_id: str, specifiers: str) -> MarketNames | None:
-        home, away = ev.competitors(event)
+        home, away = event_rules.competitors(event)
         names = self.rules.catalog.names(market_id, specifiers, home, away)
         if names is None:
             self.plan.unnamed.add(market_id)
@@ -140,7 +140,7 @@ class Planner(Generic[Source]):
         if pending is not None:
             return pending.state
         stored = self.reader.event(source, event_id)
-        return ev.new_event(event_id) if stored is None else ev.upgrade(stored)
+        return event_rules.new_event(event_id) if stored is None else event_rules.upgrade(stored)
 
     def _producer(self, source: Source, key: str) -> Snapshot | None:
         pending = self.plan.producers.get(key)
@@ -152,7 +152,7 @@ class Planner(Generic[Source]):
         return self._stored_producers[key]
 
     def _producer_down(self, source: Source, producer: int) -> bool:
-        key = pr.partition_producer_key(producer, self.reader.partition(source))
+        key = producer_rules.partition_producer_key(producer, self.reader.partition(source))
         state = self._producer(source, key)
         return bool(state and state["down"])
 
@@ -193,7 +193,8 @@ class Planner(Generic[Source]):
             self.plan.settlements.append(Record(source, key, _settlement_record(
                 message, snapshot, base)))
         event = self._event(source, snapshot["event_id"])
-        tracked, changed = ev.track_market(event, key, snapshot["status"], snapshot["updated_ts"])
+        tracked, changed = event_rules.track_market(event, key, snapshot["status"],
+                                                    snapshot["updated_ts"])
         if changed:
             self._put_event(source, tracked, True)
 
@@ -210,21 +211,22 @@ class Planner(Generic[Source]):
             return
         self.plan.messages[(message["type"], message["producer"])] += 1
         # Identifies an exact repeat of a message applied before at the same ts.
-        self.digest = dg.digest(value or b"")
+        self.digest = digest_rules.digest(value or b"")
         if message["type"] in INTERNAL_TYPES:
             HANDLERS[message["type"]](self, source, message)
             return
         # Exact repeats are remembered per event (per producer for producer messages): a
         # repeat must change nothing, even in markets created after the original was applied.
         of_producer = message["type"] in PRODUCER_TYPES
-        scope = pr.producer_key(message["producer"]) if of_producer else message["event_id"]
+        scope = (producer_rules.producer_key(message["producer"]) if of_producer
+                 else message["event_id"])
         recent = self._recent(source, scope, of_producer)
-        if dg.seen(recent, self.digest):
-            self.plan.verdicts[mk.Verdict.DUPLICATE.value] += 1
+        if digest_rules.seen(recent, self.digest):
+            self.plan.verdicts[market_rules.Verdict.DUPLICATE.value] += 1
             return
         HANDLERS[message["type"]](self, source, message)
-        self.plan.digests[scope] = Pending(source, {"recent": dg.remember(recent, self.digest)},
-                                           False)
+        self.plan.digests[scope] = Pending(
+            source, {"recent": digest_rules.remember(recent, self.digest)}, False)
 
     def _check_placement(self, source: Source, message: dict[str, Any], key: bytes) -> None:
         """A record must be in its key's partition (per-event order rests on it) and not
@@ -248,19 +250,19 @@ class Planner(Generic[Source]):
             return self._held_recent(source, scope)
         recent = self._held_recent(source, scope)
         held = self._producer(source, scope) if of_producer else self._event(source, scope)
-        return dg.merge(recent, held["recent"]) if held and held.get("recent") else recent
+        return digest_rules.merge(recent, held["recent"]) if held and held.get("recent") else recent
 
     def _held_recent(self, source: Source, scope: str) -> str:
         """The scope's digests in this batch, else the reader's."""
         pending = self.plan.digests.get(scope)
         stored = pending.state if pending is not None else self.reader.digests(source, scope)
-        return dg.EMPTY if stored is None else str(stored["recent"])
+        return digest_rules.EMPTY if stored is None else str(stored["recent"])
 
     def _shed_legacy(self, source: Source, scope: str, state: Snapshot) -> Snapshot:
         """Move digests an older release kept in ``state`` to the reader's digests."""
         if not state.get("recent"):
             return state
-        recent = dg.merge(self._held_recent(source, scope), state["recent"])
+        recent = digest_rules.merge(self._held_recent(source, scope), state["recent"])
         self.plan.digests[scope] = Pending(source, {"recent": recent}, False)
         return {**state, "recent": []}
 
@@ -271,18 +273,18 @@ class Planner(Generic[Source]):
         for feed_market in message["markets"]:
             market_id, specifiers = feed_market["id"], feed_market["specifiers"]
             key = market_key(event_id, market_id, specifiers)
-            applied = mk.apply_odds_change(self._market(source, key), event_id, producer, ts,
-                                           feed_market, down,
-                                           self._names(event, market_id, specifiers))
+            applied = market_rules.apply_odds_change(
+                self._market(source, key), event_id, producer, ts, feed_market, down,
+                self._names(event, market_id, specifiers))
             self._apply_market(source, key, message, applied)
-        if ev.says_something(event, message):
+        if event_rules.says_something(event, message):
             event = self._event(source, event_id)  # the markets may have recounted it
             if self._admitted(event, ts):
-                self._put_event(source, *ev.apply_odds_status(event, message))
+                self._put_event(source, *event_rules.apply_odds_status(event, message))
 
     def _admitted(self, state: Snapshot, ts: int) -> bool:
-        if ev.is_stale(state, ts):
-            self.plan.verdicts[mk.Verdict.STALE.value] += 1
+        if event_rules.is_stale(state, ts):
+            self.plan.verdicts[market_rules.Verdict.STALE.value] += 1
             return False
         return True
 
@@ -307,12 +309,12 @@ class Planner(Generic[Source]):
     def _bet_stop(self, source: Source, message: dict[str, Any]) -> None:
         event = self._event(source, message["event_id"])
         wanted = self._stopped_markets(message["groups"])
-        status = message.get("market_status", mk.MarketStatus.SUSPENDED.value)
+        status = message.get("market_status", market_rules.MarketStatus.SUSPENDED.value)
         for key in event["market_status"]:
             current = self._market(source, key)
             if current is None or (wanted is not None and current["market_id"] not in wanted):
                 continue
-            self._apply_market(source, key, message, mk.apply_bet_stop(
+            self._apply_market(source, key, message, market_rules.apply_bet_stop(
                 current, message["producer"], message["ts"], status))
 
     def _each_market(self, source: Source, message: dict[str, Any],
@@ -331,49 +333,51 @@ class Planner(Generic[Source]):
         return self._names(event, feed_market["id"], feed_market["specifiers"])
 
     def _settlement(self, source: Source, message: dict[str, Any]) -> None:
-        self._each_market(source, message, lambda current, fm: mk.apply_settlement(
+        self._each_market(source, message, lambda current, fm: market_rules.apply_settlement(
             current, message["event_id"], message["producer"], message["ts"], fm,
             message["certainty"], self._new_names(source, message, current, fm)))
 
     def _rollback_settlement(self, source: Source, message: dict[str, Any]) -> None:
-        self._each_market(source, message, lambda current, _fm: mk.apply_rollback_settlement(
-            current, message["producer"], message["ts"]))
+        self._each_market(source, message,
+                          lambda current, _fm: market_rules.apply_rollback_settlement(
+                              current, message["producer"], message["ts"]))
 
     def _cancel(self, source: Source, message: dict[str, Any]) -> None:
         window = {k: message.get(k) for k in ("start_time", "end_time", "superceded_by")}
-        self._each_market(source, message, lambda current, fm: mk.apply_cancel(
+        self._each_market(source, message, lambda current, fm: market_rules.apply_cancel(
             current, message["event_id"], message["producer"], message["ts"], fm, window,
             self._new_names(source, message, current, fm)))
 
     def _rollback_cancel(self, source: Source, message: dict[str, Any]) -> None:
         window = {k: message.get(k) for k in ("start_time", "end_time")}
-        self._each_market(source, message, lambda current, _fm: mk.apply_rollback_cancel(
+        self._each_market(source, message, lambda current, _fm: market_rules.apply_rollback_cancel(
             current, message["producer"], message["ts"], window))
 
     def _fixture_change(self, source: Source, message: dict[str, Any]) -> None:
         event = self._event(source, message["event_id"])
-        if ev.is_stale_fixture(event, message["ts"]):
-            self.plan.verdicts[mk.Verdict.STALE.value] += 1
+        if event_rules.is_stale_fixture(event, message["ts"]):
+            self.plan.verdicts[market_rules.Verdict.STALE.value] += 1
             return
-        renamed, changed = ev.apply_fixture_change(event, message)
+        renamed, changed = event_rules.apply_fixture_change(event, message)
         self._put_event(source, renamed, changed)
-        if ev.competitors(renamed) == ev.competitors(event):
+        if event_rules.competitors(renamed) == event_rules.competitors(event):
             return
         # Outcome names such as "{$competitor1}" follow the fixture's competitors.
         for key in renamed["market_status"]:
             current = self._market(source, key)
             if current is not None:
-                self._apply_market(source, key, message, mk.apply_names(
+                self._apply_market(source, key, message, market_rules.apply_names(
                     current, self._names(renamed, current["market_id"],
                                          current["specifiers"])))
 
     # -- producer health -------------------------------------------------------------------
 
     def _home(self, source: Source, producer: int) -> Snapshot:
-        return self._producer(source, pr.producer_key(producer)) or pr.new_producer(producer)
+        return (self._producer(source, producer_rules.producer_key(producer))
+                or producer_rules.new_producer(producer))
 
-    def _health(self, source: Source, health: pr.Health, stamp: dict[str, Any]) -> None:
-        key = pr.producer_key(health.state["producer"])
+    def _health(self, source: Source, health: producer_rules.Health, stamp: dict[str, Any]) -> None:
+        key = producer_rules.producer_key(health.state["producer"])
         state = self._shed_legacy(source, key, {**health.state, **stamp})
         self.plan.producers[key] = Pending(source, state, False)
         if health.recovery_request is not None:
@@ -390,37 +394,39 @@ class Planner(Generic[Source]):
     def _alive(self, source: Source, message: dict[str, Any]) -> None:
         home = self._home(source, message["producer"])
         if self._admitted(home, message["ts"]):
-            self._health(source, pr.on_alive(home, message["ts"], message["subscribed"],
+            self._health(source, producer_rules.on_alive(home, message["ts"], message["subscribed"],
                                              self.now_ms(), self.rules.boot),
                          {"ts": message["ts"]})
 
     def _snapshot_complete(self, source: Source, message: dict[str, Any]) -> None:
         home = self._home(source, message["producer"])
         if self._admitted(home, message["ts"]):
-            self._health(source, pr.on_snapshot_complete(home, message["request_id"]),
+            self._health(source, producer_rules.on_snapshot_complete(home, message["request_id"]),
                          {"ts": message["ts"]})
 
     def _producer_silent(self, source: Source, message: dict[str, Any]) -> None:
         # Internal, wall-clock stamped: its own mark, so feed clocks never make it stale.
         home = self._home(source, message["producer"])
         if message["ts"] <= home["silence_ts"]:
-            self.plan.verdicts[mk.Verdict.STALE.value] += 1
+            self.plan.verdicts[market_rules.Verdict.STALE.value] += 1
             return
-        self._health(source, pr.on_silence(home, self.now_ms(), self.rules.silence_timeout_ms),
+        self._health(source, producer_rules.on_silence(home, self.now_ms(),
+                                                       self.rules.silence_timeout_ms),
                      {"silence_ts": message["ts"]})
 
     def _recovery_retry(self, source: Source, message: dict[str, Any]) -> None:
         # Internal and idempotent: a retry that is no longer due changes nothing.
         home = self._home(source, message["producer"])
-        self._health(source, pr.on_retry(home, self.now_ms(), self.rules.recovery_retry_ms), {})
+        self._health(source, producer_rules.on_retry(home, self.now_ms(),
+                                                     self.rules.recovery_retry_ms), {})
 
     def _producer_status(self, source: Source, message: dict[str, Any]) -> None:
         producer, down = message["producer"], message["down"]
-        key = pr.partition_producer_key(producer, self.reader.partition(source))
+        key = producer_rules.partition_producer_key(producer, self.reader.partition(source))
         current = self._producer(source, key)
         # Ordered by the home's transition count, not by clocks that may step back.
         if current is not None and message["generation"] <= current["generation"]:
-            self.plan.verdicts[mk.Verdict.DUPLICATE.value] += 1
+            self.plan.verdicts[market_rules.Verdict.DUPLICATE.value] += 1
             return
         view = {"producer": producer, "down": down, "generation": message["generation"]}
         self.plan.producers[key] = Pending(source, view, False)
@@ -428,13 +434,13 @@ class Planner(Generic[Source]):
         for market_key_, snapshot in self._partition_markets(source):
             if snapshot["producer"] == producer:
                 self._apply_market(source, market_key_, message,
-                                   mk.apply_producer_health(snapshot, down, fresh_since))
+                                   market_rules.apply_producer_health(snapshot, down, fresh_since))
 
     def _partition_markets(self, source: Source) -> list[tuple[str, Snapshot]]:
         partition = self.reader.partition(source)
         found = {}
         for key, snapshot in self.reader.partition_markets(source):
-            found[key] = mk.upgrade(snapshot)
+            found[key] = market_rules.upgrade(snapshot)
         for key, pending in self.plan.markets.items():
             if self.reader.partition(pending.source) == partition:
                 found[key] = pending.state
@@ -471,7 +477,7 @@ def _check_key(message: dict[str, Any], key: bytes | None) -> bytes:
                         "its partition")
     text = key.decode("utf-8", "replace")
     if message["type"] in PRODUCER_TYPES:
-        expected = pr.producer_key(message["producer"])
+        expected = producer_rules.producer_key(message["producer"])
         if text != expected:
             raise FeedError(f"record key {text!r} of a producer message must be {expected!r}")
     elif text != message["event_id"]:
@@ -481,7 +487,7 @@ def _check_key(message: dict[str, Any], key: bytes | None) -> bytes:
 
 def _settlement_record(message: dict[str, Any], snapshot: Snapshot,
                        base: dict[str, Any]) -> dict[str, Any]:
-    outcomes = [{"id": o["id"], **mk.result_fields(o)} for o in snapshot["outcomes"]]
+    outcomes = [{"id": o["id"], **market_rules.result_fields(o)} for o in snapshot["outcomes"]]
     return {**base, "type": message["type"], "status": snapshot["status"],
             "settlement": snapshot["settlement"], "cancels": snapshot["cancels"],
             "outcomes": outcomes}
