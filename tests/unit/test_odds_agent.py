@@ -2,14 +2,15 @@
 RocksDB (``tables.store.PartitionedStore``, in a temporary directory) and every batch sent as
 one Kafka transaction (``sinks.kafka_batch``), to a fake broker instead of Kafka.
 
-The path is chosen when ``agents.odds`` is imported: ``LEAN`` (the store is ``rocksdb://``)
-selects ``RocksTableIO`` and ``BatchSender`` transactions over Faust's table API and sends, and
-``tables.state`` declares the tables on ``PartitionedStore`` for that store. The unit-test
-process has imported the app on the memory store already (``tests/conftest.py``), so this
-module runs itself again in a child process: ``test_the_agent_on_rocksdb`` starts pytest on the
-tests marked ``on_rocksdb`` with ``APP_STORE=rocksdb://``, ``APP_DATADIR`` a temporary
+The path is chosen when ``agents.odds`` is imported: ``ON_ROCKSDB`` (the store is
+``rocksdb://``) selects ``RocksTableIO`` and ``BatchSender`` transactions over Faust's table API
+and sends, and ``tables.state`` declares the tables on ``PartitionedStore`` for that store. The
+unit-test process has imported the app on the memory store already (``tests/conftest.py``), so
+this module runs itself again in a child process: ``test_the_agent_on_rocksdb`` starts pytest
+on the tests marked ``on_rocksdb`` with ``APP_STORE=rocksdb://``, ``APP_DATADIR`` a temporary
 directory and ``--noconftest`` (the conftest would set the memory store back), and fails with
-the child's output if they do. In the test process itself those tests are skipped.
+the child's output if any of them fails or is skipped. In the test process itself they are
+skipped.
 
 Kafka is faked at the narrowest seam: ``agents.odds.TRANSACTIONS`` is the production
 ``Transactions`` whose producer factory is ``FakeBroker.new_producer``
