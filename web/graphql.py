@@ -32,9 +32,9 @@ from web.history_shape import DEFAULT_LIMIT as HISTORY_LIMIT
 from web.history_shape import checked as history_window
 from web.listing import list_events
 from web.owner import OwnerUnavailable, owned_json
-from web.readmodel import market_view
 from web.replica import REPLICA
 from web.resolving import below, charge, item_cost, listed, paced
+from web.shapes import market_view
 from web.views import lookup_event_fields, lookup_market, market_count, market_snapshots
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from faust.web import Request, Response, View
 from app.faust_app import app
 from web import params
 from web.error_shape import error
-from web.readmodel import event_summary
 from web.replica import REPLICA
+from web.shapes import event_summary
 
 
 def list_events(query: params.EventQuery) -> dict[str, Any]:

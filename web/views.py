@@ -21,7 +21,7 @@ from tables import state
 from web import params
 from web.error_shape import error
 from web.owner import routed
-from web.readmodel import event_fields, market_order, market_view
+from web.shapes import event_fields, market_order, market_view
 from web.slices import TURNS
 
 #: Market keys sorted at once, then merged: each run is one short slice.

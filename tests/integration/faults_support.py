@@ -299,7 +299,7 @@ class Expected:
         return {k: published_event(v) for k, v in self.events.items()}
 
     def views(self) -> dict[str, Any]:
-        from web.readmodel import event_view
+        from web.shapes import event_view
 
         by_event: defaultdict[str, list[Any]] = defaultdict(list)
         for market in self.markets.values():

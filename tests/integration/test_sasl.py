@@ -34,7 +34,7 @@ from tests.integration.support import (
     free_port,
     mysql_rows,
 )
-from web.readmodel import event_view
+from web.shapes import event_view
 
 pytestmark = pytest.mark.timeout(300)
 

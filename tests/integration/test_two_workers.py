@@ -14,7 +14,7 @@ from feeds.generator import OddsGenerator
 from models.memory import MemoryState, replay
 from tests.integration.support import Platform, Worker, eventually, produce
 from tests.integration.web_support import SSE, Frame, read_raw
-from web.readmodel import event_view
+from web.shapes import event_view
 
 pytestmark = pytest.mark.timeout(300)
 

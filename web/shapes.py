@@ -1,4 +1,4 @@
-"""Shape table state into the read model that the HTTP API returns (pure)."""
+"""The JSON shapes of events and markets that the HTTP API returns, from table state (pure)."""
 
 from __future__ import annotations
 
