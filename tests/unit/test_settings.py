@@ -1,8 +1,16 @@
+import re
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr, ValidationError
 
-from config.settings import BetfairStreamConfig, MySQLConfig, Settings, SettingsError
+from config.settings import (
+    BetfairStreamConfig,
+    KafkaSecurity,
+    MySQLConfig,
+    Settings,
+    SettingsError,
+)
 
 
 def test_defaults() -> None:
@@ -135,3 +143,66 @@ def test_betfair_credentials_never_in_repr(tmp_path: Path) -> None:
 def test_bad_betfair_settings(env: dict[str, str], problem: str) -> None:
     with pytest.raises(SettingsError, match=problem):
         BetfairStreamConfig.from_env(env)
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"WEB_PORT": "x"}, "WEB_PORT must be an integer, got 'x'"),
+    ({"WEB_PORT": "0"}, "WEB_PORT must be >= 1, got 0"),
+    ({"BATCH_WITHIN": "-1"}, "BATCH_WITHIN must be > 0, got -1"),
+    ({"SINK_WITHIN": "soon"}, "SINK_WITHIN must be a number, got 'soon'"),
+    ({"SINK_MODE": "both"}, "SINK_MODE must be one of inline, separate, got 'both'"),
+    ({"APP_STORE": "rocksdict://"}, "APP_STORE must be one of rocksdb://, memory://"),
+    ({"APP_ID": "a b"}, "APP_ID must be a non-empty name without spaces"),
+    ({"GRAPHQL_INTROSPECTION": "yes"}, "GRAPHQL_INTROSPECTION must be one of false, true"),
+    ({"UOF_API_URL": "ftp://x"}, "UOF_API_URL must be an http:// or https:// URL"),
+    ({"KAFKA_SSL_CAFILE": "/nonexistent/ca"}, "KAFKA_SSL_CAFILE names '/nonexistent/ca', which "
+                                              "is not a readable file"),
+    ({"MYSQL_DSN_FILE": "/nonexistent/dsn"}, "MYSQL_DSN_FILE cannot be read"),
+])
+def test_errors_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(env)
+    assert str(raised.value).startswith(message)
+    assert raised.value.__cause__ is None  # pydantic's error quotes every input, secrets too
+
+
+def test_a_blank_variable_is_unset_unless_blank_is_a_value() -> None:
+    s = Settings.from_env({"WEB_PORT": "", "SINK_MODE": "", "KAFKA_SASL_USERNAME": "",
+                           "KAFKA_SSL_CAFILE": "", "WEB_HOST": "", "TOPIC_PREFIX": ""})
+    assert (s.web_port, s.sink_mode, s.kafka_security) == (6066, "inline", KafkaSecurity())
+    assert (s.web_host, s.topic_prefix) == ("", "")
+    for name in ("MYSQL_DSN", "APP_ID", "APP_STORE", "UOF_API_URL"):
+        with pytest.raises(SettingsError, match=name):
+            Settings.from_env({name: ""})
+
+
+def test_secrets_are_secret_str_and_their_file_wins(tmp_path: Path) -> None:
+    f = tmp_path / "key-password"
+    f.write_text("k3y\n")
+    s = Settings.from_env({"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CERTFILE": __file__,
+                           "KAFKA_SSL_KEY_PASSWORD": "other", "KAFKA_SSL_KEY_PASSWORD_FILE": str(f),
+                           "UOF_ACCESS_TOKEN": "t0k", "MYSQL_DSN": "mysql://u:pw@h/d"})
+    assert s.kafka_security.ssl_key_password == "k3y"
+    for secret in (s.kafka_ssl_key_password, s.uof_token, s.mysql_dsn):
+        assert isinstance(secret, SecretStr)
+    assert (s.uof_access_token, s.mysql.password) == ("t0k", "pw")
+    assert not {"k3y", "t0k", "pw@"} & set(re.findall(r"\w+@?", repr(s)))
+
+
+def test_settings_are_frozen() -> None:
+    s = Settings.from_env({})
+    with pytest.raises(ValidationError):
+        s.web_port = 1  # type: ignore[misc]
+
+
+def test_every_settings_attribute_the_code_reads_exists() -> None:
+    root = Path(__file__).resolve().parents[2]
+    read: set[str] = set()
+    for package in ("app", "agents", "tables", "models", "sinks", "feeds", "web", "ingest",
+                    "bench"):
+        for path in (root / package).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            read |= set(re.findall(r"\b(?:settings|get_settings\(\))\.([a-z_]\w*)", text))
+    assert len(read) > 20
+    s = Settings.from_env({})
+    assert sorted(name for name in read if not hasattr(s, name)) == []
