@@ -30,6 +30,7 @@ WORKDIR /src
 # Only what the package build needs: metadata first, then the packages.
 COPY pyproject.toml README.md requirements.lock ./
 COPY app ./app
+COPY cli ./cli
 COPY agents ./agents
 COPY config ./config
 COPY feeds ./feeds

@@ -12,8 +12,8 @@ from app.faust_seams.drain import LeanApp
 from app.faust_seams.recovery import BulkTableManager
 from app.faust_seams.take import LeanStream
 from app.kafka_security import faust_credentials
+from app.web_server import PlatformWeb
 from config import get_settings
-from web.server import PlatformWeb
 
 settings = get_settings()
 
@@ -30,7 +30,7 @@ sys.setswitchinterval(settings.gil_switch_ms / 1000)
 
 
 class PlatformApp(LeanApp):
-    """``LeanApp`` serving HTTP through ``web.server.PlatformWeb``."""
+    """``LeanApp`` serving HTTP through ``app.web_server.PlatformWeb``."""
 
     def _new_web(self) -> Web:
         return PlatformWeb(self, header_timeout=settings.http_header_timeout)
@@ -63,9 +63,7 @@ app = PlatformApp(
     producer_max_batch_size=512 * 1024,
     producer_max_request_size=4 * 1024 * 1024,
     producer_acks=-1,
-    autodiscover=["agents", "web", "app.commands", "app.cmd_replay", "app.cmd_simulate",
-                 "app.cmd_sink", "app.cmd_descriptions", "app.cmd_migrate_tables",
-                 "app.cmd_ingest"],
+    autodiscover=["agents", "web", "cli"],
     origin="app",
     TableManager=BulkTableManager,
     Stream=LeanStream,

@@ -26,7 +26,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from app.admin import bootstrap_servers
+from app.kafka_security import bootstrap_servers
 from bench.ingest_probe import cpu_seconds, wait_landed
 from bench.platform import faust_command, free_port, spawn, stop_process
 from tests.betfair_stream_server import FakeExchangeStream, Session, StreamTls, cycled_lines

@@ -15,8 +15,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 from aiokafka.protocol.admin import DeleteGroupsRequest
 
-from app.admin import bootstrap_servers
 from app.faust_seams.committed_end import read_committed_ends
+from app.kafka_security import bootstrap_servers
 from bench.workload import Feed, stamp
 from models.placement import partition_for
 

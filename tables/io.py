@@ -24,10 +24,10 @@ import orjson
 from faust.types import EventT, TableT
 from rocksdict import WriteOptions
 
+from app.faust_seams.store import PartitionedStore
 from models.market import Snapshot
 from sinks.kafka_batch import BatchSender
 from tables import state
-from tables.store import PartitionedStore
 
 
 class TableIO(Protocol):

@@ -13,9 +13,9 @@ from faust.types import EventT, TableT, TopicT
 
 from app import topics
 from app.faust_app import app, settings
+from app.faust_seams.store import PartitionedStore, store_url
 from models.market import Snapshot
 from models.placement import partition_for
-from tables.store import PartitionedStore, store_url
 
 
 def _table(name: str, help_: str, changelog: TopicT | None = None) -> TableT[Any, Any]:

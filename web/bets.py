@@ -23,6 +23,7 @@ from faust.web import Request, Response, View
 from agents.bet_watch import WATCH, Held
 from agents.odds import read_owned
 from app.clock import now_ms
+from app.error_shape import error
 from app.faust_app import app, settings
 from models.acceptance import (
     TICKET_TTL_MS,
@@ -43,7 +44,6 @@ from tables import state
 from web import bet_bodies, params
 from web.bet_bodies import CheckRequest, SettleRequest
 from web.bodies import TooLarge, read_bounded, too_large
-from web.error_shape import error
 from web.owner import OwnerUnavailable, owned_json, owned_post, owner_url
 from web.views import lookup_market
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from faust.web import Request, Response, View
 
+from app.error_shape import error
 from app.faust_app import app
-from web.error_shape import error
 
 ASSETS = {
     "board.html": "text/html; charset=utf-8",

@@ -7,7 +7,7 @@ from typing import cast
 from aiohttp import web as aioweb
 from faust.web import Request, Response
 
-from web.error_shape import json_error
+from app.error_shape import json_error
 
 
 class TooLarge(ValueError):

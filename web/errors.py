@@ -8,8 +8,8 @@ from typing import Any, cast
 from aiohttp import web as aioweb
 from aiohttp.web_protocol import RequestPayloadError
 
+from app.error_shape import json_error
 from app.faust_app import app
-from web.error_shape import json_error
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ async def json_errors(request: aioweb.Request, handler: Any) -> aioweb.StreamRes
         if exc.status < 400:
             raise
         return _json(exc.status, exc.reason, exc.headers)
-    except RequestPayloadError:  # the client's fault; web.server logs it once
+    except RequestPayloadError:  # the client's fault; app.web_server logs it once
         return _json(400, "malformed request body")
     except Exception:  # the client gets the stable shape; the log gets the traceback
         log.exception("unhandled error serving %s %s", request.method, request.path)

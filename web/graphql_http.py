@@ -44,6 +44,7 @@ from graphql.execution.incremental.incremental_executor import IncrementalExecut
 from graphql.execution.values import get_variable_values
 
 from app import metrics
+from app.error_shape import error
 from app.faust_app import app, settings
 from web import doclimits, params
 from web.bodies import TooLarge, read_bounded, too_large
@@ -57,7 +58,6 @@ from web.cost import (
     select,
     static_cost,
 )
-from web.error_shape import error
 from web.graphql import MAX_TOKENS, schema
 from web.slices import TURNS
 

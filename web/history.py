@@ -18,10 +18,10 @@ import orjson
 from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 
+from app.error_shape import error
 from app.faust_app import app, settings
 from config import MySQLConfig
 from web import params
-from web.error_shape import error
 from web.history_shape import (
     HistoryQuery,
     Row,

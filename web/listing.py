@@ -6,9 +6,9 @@ from typing import Any
 
 from faust.web import Request, Response, View
 
+from app.error_shape import error
 from app.faust_app import app
 from web import params
-from web.error_shape import error
 from web.replica import REPLICA
 from web.shapes import event_summary
 

@@ -14,9 +14,9 @@ from faust.types import TableT
 from faust.web import Request, Response, View
 from yarl import URL
 
+from app.error_shape import error
 from app.faust_app import app
 from tables import state
-from web.error_shape import error
 
 log = logging.getLogger(__name__)
 

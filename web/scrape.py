@@ -14,9 +14,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from app import topics
 from app.assignment import active_partitions
 from app.faust_app import app, settings
+from app.faust_seams.store import PartitionedStore
 from models.placement import partition_for
 from tables import state
-from tables.store import PartitionedStore
 from web.replica import REPLICA
 
 log = logging.getLogger(__name__)

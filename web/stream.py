@@ -23,10 +23,10 @@ from faust.types import TP
 from faust.web import Request, Response, View
 
 from app import metrics
+from app.error_shape import error
 from app.faust_app import app
 from web import params
 from web.changes import Change, Subscription, decode_cursor
-from web.error_shape import error
 from web.replica import REPLICA
 
 log = logging.getLogger(__name__)

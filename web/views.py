@@ -15,11 +15,11 @@ import orjson
 from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 
+from app.error_shape import error
 from app.faust_app import app
 from models.market import Snapshot, market_key
 from tables import state
 from web import params
-from web.error_shape import error
 from web.owner import routed
 from web.shapes import event_fields, market_order, market_view
 from web.slices import TURNS

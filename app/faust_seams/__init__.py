@@ -5,7 +5,7 @@
 - ``recovery``: table recovery that restores changelogs in bulk first (``BulkTableManager``);
 - ``committed_end``: the end of a transactional changelog's committed records;
 - ``delivery``: the sensor that stops commits after a failed send;
-- outside this package, ``tables.store`` (the store class, registered by URL) and
+- outside this package, ``app.faust_seams.store`` (the store class, registered by URL) and
   ``tables.state.event_context`` (the current event of Faust's streams).
 
 Another release must be read against all of them before it is installed:

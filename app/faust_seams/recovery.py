@@ -1,4 +1,4 @@
-"""Table recovery that first restores changelogs in bulk (``tables.restore``), then Faust's."""
+"""Table recovery that first restores changelogs in bulk (``restore``), then Faust's."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from faust.types import TP, ConsumerT
 
 from app.faust_seams.committed_end import committed_reader
 from app.faust_seams.drain import client_kwargs
-from tables.restore import Target, restore
-from tables.store import PartitionedStore
+from app.faust_seams.restore import Target, restore
+from app.faust_seams.store import PartitionedStore
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from app.admin import bootstrap_servers
+from app.kafka_security import bootstrap_servers
 
 
 async def run(args: argparse.Namespace) -> dict[str, float]:

@@ -30,7 +30,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
-from app.admin import bootstrap_servers
+from app.kafka_security import bootstrap_servers
 from config.settings import MySQLConfig
 from tests.integration.support import (
     BASE_DSN,

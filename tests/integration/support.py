@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.admin import bootstrap_servers
+from app.kafka_security import bootstrap_servers
 from config.settings import MySQLConfig
 
 ROOT = Path(__file__).resolve().parents[2]

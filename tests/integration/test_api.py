@@ -34,7 +34,7 @@ from tests.integration.web_support import (
     scenario,
     schema,
 )
-from web.readmodel import event_summary, event_view, market_view
+from web.shapes import event_summary, event_view, market_view
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)]
 

@@ -44,7 +44,7 @@ from tests.integration.support import (
     read_all,
     read_compacted,
 )
-from web.readmodel import event_view
+from web.shapes import event_view
 
 pytestmark = pytest.mark.timeout(600)
 

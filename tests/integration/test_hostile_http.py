@@ -1,5 +1,5 @@
 """Hostile HTTP against a running worker: a deadline on request headers, HEAD without a body,
-stream ids past the end, no versions, and a log without errors (``web/server.py``)."""
+stream ids past the end, no versions, and a log without errors (``app/web_server.py``)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """A worker started with an empty data dir restores its tables from the changelogs in bulk
-(``tables.restore``): every key, byte for byte what the reference computes."""
+(``app.faust_seams.restore``): every key, byte for byte what the reference computes."""
 
 from __future__ import annotations
 

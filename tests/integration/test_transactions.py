@@ -100,11 +100,12 @@ async def test_a_failed_transaction_is_sent_again_whole_with_a_new_producer(topi
 
 async def test_bulk_restore_copies_committed_records_up_to_the_target(
         topic: str, tmp_path: Any) -> None:
-    """tables.restore: committed records only (aborted ones are never handed over), none past
-    the target's last offset, tombstones delete, and the offset is written with the values."""
+    """app.faust_seams.restore: committed records only (aborted ones are never handed over),
+    none past the target's last offset, tombstones delete, and the offset is written with the
+    values."""
     from rocksdict import Options, Rdict
 
-    from tables.restore import Target, restore
+    from app.faust_seams.restore import Target, restore
 
     writer = producer(f"{topic}-restore")
     await writer.start()

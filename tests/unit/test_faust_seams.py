@@ -12,7 +12,7 @@ import faust
 import faust.stores
 
 from app.faust_seams import FAUST_VERSION
-from tables.store import PartitionedStore, store_url
+from app.faust_seams.store import PartitionedStore, store_url
 
 
 def test_the_installed_faust_is_the_release_the_seams_were_written_against() -> None:

@@ -1,6 +1,6 @@
 """The odds agent through ``agent.test_context()``, on the path production takes: the tables on
-RocksDB (``tables.store.PartitionedStore``, in a temporary directory) and every batch sent as
-one Kafka transaction (``sinks.kafka_batch``), to a fake broker instead of Kafka.
+RocksDB (``app.faust_seams.store.PartitionedStore``, in a temporary directory) and every batch
+sent as one Kafka transaction (``sinks.kafka_batch``), to a fake broker instead of Kafka.
 
 The path is chosen when ``agents.odds`` is imported: ``ON_ROCKSDB`` (the store is
 ``rocksdb://``) selects ``RocksTableIO`` and ``BatchSender`` transactions over Faust's table API
@@ -73,10 +73,10 @@ if ON_ROCKSDB:
     from agents.catalog import CATALOG_READY
     from app import topics
     from app.faust_app import app, settings
+    from app.faust_seams.store import PartitionedStore
     from models.placement import partition_for
     from sinks.kafka_batch import Transactions
     from tables import state
-    from tables.store import PartitionedStore
 
     FEED = topics.feed.get_topic_name()
 

@@ -313,7 +313,7 @@ class FakeProducer:
 
 @pytest.mark.parametrize("speed", [AS_FAST_AS_POSSIBLE, 10.0])
 async def test_replay_sends_every_record_in_order_on_time(tmp_path: Path, speed: float) -> None:
-    from app.cmd_replay import Progress, _produce
+    from cli.replay import Progress, _produce
 
     lines = [orjson.dumps({"event_id": f"e{i % 3}", "ts": 1_000 + 50 * i}) for i in range(5)]
     path = write(tmp_path / "feed.jsonl", b"\n".join(lines).decode())
@@ -335,7 +335,7 @@ async def test_replay_sends_every_record_in_order_on_time(tmp_path: Path, speed:
 
 
 async def test_replay_sends_what_precedes_an_unreadable_line_then_stops(tmp_path: Path) -> None:
-    from app.cmd_replay import Progress, _produce
+    from cli.replay import Progress, _produce
 
     path = write(tmp_path / "feed.jsonl", '{"event_id":"e1","ts":1}\n{"event_id":"e2","ts":2}\n'
                                           '{"event_id":\n{"event_id":"e3","ts":3}\n')
@@ -379,7 +379,7 @@ class CommandOutput:
 async def run_replay(monkeypatch: pytest.MonkeyPatch, output: CommandOutput,
                      *paths: Path) -> None:
     """Run ``faust -A app replay --format uof --max`` with a stand-in Kafka producer."""
-    from app import cmd_replay
+    from cli import replay as cmd_replay
 
     monkeypatch.setattr(cmd_replay, "AIOKafkaProducer", FakeKafkaProducer)
     FakeKafkaProducer.last = None
@@ -393,7 +393,7 @@ def produced() -> list[tuple[str, bytes | None, bytes]]:
 
 async def test_replay_command_passes_other_documents_on(monkeypatch: pytest.MonkeyPatch,
                                                         tmp_path: Path) -> None:
-    from app.cmd_replay import settings
+    from cli.replay import settings
 
     lines = [b'<alive timestamp="1" product="1" subscribed="1"/>',
              b'<fixtures_fixture generated_at="2019-08-20T12:35:11+00:00"/>', b"<foo/>"]

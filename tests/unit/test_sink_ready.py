@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from app.cmd_sink import health_app
+from cli.sink import health_app
 from config import Settings
 from sinks.consumer import SinkConsumer
 from tests.unit.broker_fakes import client_knowing, closed_port

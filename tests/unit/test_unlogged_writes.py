@@ -19,7 +19,7 @@ from types import SimpleNamespace
 from faust.stores.rocksdb import RocksDBOptions
 from sinks.kafka_batch import BatchSender
 from tables.io import RocksTableIO
-from tables.store import PartitionedStore
+from app.faust_seams.store import PartitionedStore
 
 path, flush_last = sys.argv[1], sys.argv[2] == "flush"
 db = RocksDBOptions(use_rocksdict=True).open(path)

@@ -1,4 +1,4 @@
-"""The worker's HTTP server (``web.server``) on a real socket: header deadline, quiet 400s."""
+"""The worker's HTTP server (``app.web_server``) on a real socket: header deadline, quiet 400s."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from aiohttp import web as aioweb
 
+from app.web_server import SERVER, GuardedRunner, describe, printable, server_header
 from tests.integration.support import free_port
-from web.server import SERVER, GuardedRunner, describe, printable, server_header
 
 TIMEOUT = 0.3
 #: Longest a test waits for something that should happen after ``TIMEOUT``.

@@ -10,9 +10,9 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from faust.cli import option
 
-from app import admin
 from app.faust_app import app, settings
 from app.kafka_security import client_kwargs
+from cli import admin
 from feeds.generator import OddsGenerator
 from sinks.mysql import MySQLSink
 

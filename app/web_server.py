@@ -19,7 +19,7 @@ from aiohttp.web_request import BaseRequest
 from faust.types import AppT
 from faust.web.drivers import aiohttp as faust_aiohttp
 
-from web.error_shape import json_error
+from app.error_shape import json_error
 
 #: The ``Server`` header of every response: no versions.
 SERVER = "odds-platform"

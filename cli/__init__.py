@@ -1,0 +1,1 @@
+"""The commands of ``faust -A app``: each one wires what it runs (nothing imports them)."""
