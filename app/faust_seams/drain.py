@@ -42,9 +42,9 @@ from app.faust_seams.delivery import DELIVERIES
 YIELD_EVERY = 1000
 #: A fetch answers once this much is waiting, or after ``FETCH_MAX_WAIT_MS`` (Faust: 1 byte,
 #: 1,500 ms). With Faust's values the broker answers each fetch with a record or two under
-#: live traffic, and every response is decoded in pure Python in the consumer thread. Measured
-#: here (one noisy run each): worker CPU at 1,000 msg/s 0.55 -> 0.50 cores, latency p99
-#: 562 -> 358 ms; the price is an idle worker at 0.09 cores instead of 0.02.
+#: live traffic, and every response is decoded in pure Python in the consumer thread. Fewer,
+#: larger responses cost less CPU under load; the price is a little CPU while idle (the
+#: measurements, and why 10 ms: docs/decisions/0011).
 FETCH_MIN_BYTES = 64 * 1024
 FETCH_MAX_WAIT_MS = 10
 READ_COMMITTED = "read_committed"
