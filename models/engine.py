@@ -449,7 +449,7 @@ class Planner(Generic[Source]):
 
 #: Message type -> the planner's rule. Plain functions, not bound methods kept on the planner:
 #: those would make a reference cycle that keeps every batch's state alive until the garbage
-#: collector runs (measured: 60-100 ms pauses every second at 1,000 msg/s).
+#: collector runs, and those collections are long pauses (docs/decisions/0012).
 HANDLERS: dict[str, Callable[[Planner[Any], Any, dict[str, Any]], None]] = {
     "odds_change": Planner._odds_change,
     "bet_stop": Planner._bet_stop,

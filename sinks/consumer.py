@@ -3,8 +3,8 @@
 It reads with a plain aiokafka consumer in its own group (``{APP_ID}-mysql-sink``) rather
 than a Faust agent: a sink needs no tables or per-event context, and Faust's per-message
 machinery cost the worker more CPU than the writes themselves (11 outbound records per feed
-message). It runs inside the worker (``SINK_MODE=inline``) or as its own process
-(``faust -A app mysql-sink``, ``SINK_MODE=separate`` on the workers).
+message; docs/decisions/0012). It runs inside the worker (``SINK_MODE=inline``) or as its
+own process (``faust -A app mysql-sink``, ``SINK_MODE=separate`` on the workers).
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 RETRY_SECONDS = 1.0
 #: A fetch answers once this much is waiting, or after ``FETCH_MAX_WAIT_MS`` (aiokafka: 1 byte,
 #: 500 ms). With the defaults the broker answered each transaction's commit with its own small
-#: response, ~50 a second at 1,000 msg/s, each decoded here for a batch that waits for
-#: ``SINK_WITHIN`` (200 ms) anyway: 15-25% of the sink's CPU at that rate (docs/performance.md).
+#: response, each decoded here for a batch that waits for ``SINK_WITHIN`` anyway (the
+#: measurements: docs/decisions/0011).
 FETCH_MIN_BYTES = 256 * 1024
 FETCH_MAX_WAIT_MS = 100
 

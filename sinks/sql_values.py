@@ -1,7 +1,7 @@
 """Statements over many rows, rendered in one pass (PyMySQL's per-value escaping, inlined).
 
-aiomysql's ``executemany`` escapes every value through three layers of generic calls; in a
-replay of a benchmark run's outbound topics that was 45% of the sink's CPU. The rows here
+aiomysql's ``executemany`` escapes every value through three layers of generic calls, the
+largest share of the sink's CPU (docs/decisions/0012). The rows here
 hold only str, int, bool, float and None, so the literals are written directly, with the
 same rules as ``pymysql.converters`` (a unit test compares the two on arbitrary rows).
 """

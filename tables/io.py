@@ -1,7 +1,7 @@
 """Batched table access: read a partition's RocksDB directly, write each batch at once.
 
 Faust's table API costs a RocksDB put, a changelog send and an offset write per key
-(~400 us). On the RocksDB store this module reads the partition database directly and
+(docs/decisions/0012). On the RocksDB store this module reads the partition database directly and
 writes a batch's changed keys in one ``WriteBatch`` per partition, after their changelog
 records (sent in the same outbound batch) are acknowledged. Decoded values are kept in a
 bounded cache per table, so a hot key is not read and decoded again each batch. On the
@@ -55,7 +55,7 @@ class DecodedCache:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         # Not a plain dict: evicting its first key scans the slots freed by earlier
-        # evictions (measured: 6% of the worker's time at 16,384 entries).
+        # evictions, a cost that grows as the cache churns (docs/decisions/0012).
         self.values: OrderedDict[tuple[int, bytes], Snapshot] = OrderedDict()
 
     def get(self, partition: int, key: bytes) -> Snapshot | None:
@@ -72,9 +72,9 @@ class DecodedCache:
         self.values.clear()
 
 
-#: Entries per table (markets: ``MARKET_CACHE_SIZE``). Bench workload (medians over 400
-#: values after 100,000 messages of ``bench.planning``, tracemalloc): an event is 2.0 KB of
-#: JSON and 7.3 KB decoded, read by every message about it; a market 0.7 KB and 2.4 KB.
+#: Entries per table (markets: ``MARKET_CACHE_SIZE``). Every message about an event reads
+#: it, so a few thousand entries hold the live events; producers are few. The value sizes
+#: and hit rates behind these numbers: docs/decisions/0011.
 CACHE_CAPACITY = {state.events.name: 4096, state.producers.name: 1024}
 
 

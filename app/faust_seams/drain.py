@@ -2,7 +2,8 @@
 
 Faust's ``Consumer._drain_messages`` hands each fetched record to the streams with
 ``wait_first(callback(message), suspend_flow.wait())``: four tasks and an ``asyncio.wait``
-per record (faust-streaming #229), about a third of a do-nothing agent's time. The stream
+per record (faust-streaming #229), a large share of a do-nothing agent's time
+(docs/decisions/0012). The stream
 callback never blocks (it puts without waiting and pauses partitions under pressure), so
 this drain awaits it directly. Everything else is Faust's loop as it is: read offsets,
 gaps, commits, dropping records below the read offset, stopping.
