@@ -14,7 +14,7 @@ from typing import Any, cast
 import orjson
 from aiokafka import AIOKafkaProducer
 from faust.streams import Stream
-from faust.types import EventT, StreamT, TableT, TopicT
+from faust.types import AppT, EventT, StreamT, TableT, TopicT
 from mode import BaseSignalT, Service
 
 from agents.bet_watch import WATCH
@@ -100,10 +100,6 @@ def forget_cached_state(sender: Any, /, *args: Any, signal: BaseSignalT[Any],
     RECENT.clear()
 
 
-# Revoked: after the agent's in-flight batch is done. Assigned: before recovery, which
-# writes the databases behind the cache's back, and before the agent reads again.
-app.on_partitions_revoked.connect(forget_cached_state)
-app.on_partitions_assigned.connect(forget_cached_state)
 
 
 def transactional_id() -> str:
@@ -144,8 +140,14 @@ class TransactionsService(Service):
         TABLE_IO.forget()
 
 
-if ON_ROCKSDB:
-    app.service(cast(Any, TransactionsService()))
+def install(faust_app: AppT) -> None:
+    """Drop cached state at every rebalance; on RocksDB, run the transactional producer."""
+    # Revoked: after the agent's in-flight batch is done. Assigned: before recovery, which
+    # writes the databases behind the cache's back, and before the agent reads again.
+    faust_app.on_partitions_revoked.connect(forget_cached_state)
+    faust_app.on_partitions_assigned.connect(forget_cached_state)
+    if ON_ROCKSDB:
+        faust_app.service(cast(Any, TransactionsService()))
 
 
 class Faults:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from app.faust_app import app, settings
+from faust.types import AppT
+
+from app.faust_app import settings
 from app.kafka_security import client_kwargs
 from app.liveness import LIVENESS
 from sinks.consumer import SinkConsumer
@@ -18,9 +20,15 @@ from sinks.mysql import MySQLSink
 #: writes MySQL).
 INLINE_SINK: SinkConsumer | None = None
 
-if settings.sink_mode == "inline":
+
+
+def install(faust_app: AppT) -> None:
+    """Run the MySQL sink in this worker when ``SINK_MODE=inline``."""
+    global INLINE_SINK
+    if settings.sink_mode != "inline":
+        return
     writer = MySQLSink(settings.mysql)
     INLINE_SINK = SinkConsumer(settings, writer, client_kwargs(settings))
     LIVENESS.mysql_ping = writer.ping
     # Faust starts an instance as it is (its signature asks for a class).
-    app.service(cast(Any, INLINE_SINK))
+    faust_app.service(cast(Any, INLINE_SINK))

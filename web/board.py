@@ -6,6 +6,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from faust.types import AppT
 from faust.web import Request, Response, View
 
 from app.error_shape import error
@@ -56,9 +57,13 @@ class BoardAsset(View):
         return _serve(self, request.match_info["name"])
 
 
-# Faust mounts a JSON "production index" at "/" when its statistics pages are off; the board
-# takes "/" instead (aiohttp would answer with whichever route was added first).
 _PRODUCTION_INDEX = "faust.web.apps.production_index:blueprint"
-app.web.blueprints._enabled = [
-    (prefix, bp) for prefix, bp in app.web.blueprints._enabled if bp != _PRODUCTION_INDEX
-]
+
+
+def install(faust_app: AppT) -> None:
+    """Give "/" to the board."""
+    # Faust mounts a JSON "production index" at "/" when its statistics pages are off
+    # (aiohttp would answer with whichever route was added first).
+    blueprints = faust_app.web.blueprints
+    blueprints._enabled = [(prefix, bp) for prefix, bp in blueprints._enabled
+                           if bp != _PRODUCTION_INDEX]

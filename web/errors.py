@@ -7,9 +7,9 @@ from typing import Any, cast
 
 from aiohttp import web as aioweb
 from aiohttp.web_protocol import RequestPayloadError
+from faust.types import AppT
 
 from app.error_shape import json_error
-from app.faust_app import app
 
 log = logging.getLogger(__name__)
 
@@ -51,5 +51,7 @@ async def head_as_get(request: aioweb.Request, handler: Any) -> aioweb.StreamRes
     return response
 
 
-# In this order: json_errors answers what head_as_get raises.
-cast(Any, app.web).web_app.middlewares.extend([json_errors, head_as_get])
+def install(faust_app: AppT) -> None:
+    """Put the middlewares on the worker's web app."""
+    # In this order: json_errors answers what head_as_get raises.
+    cast(Any, faust_app.web).web_app.middlewares.extend([json_errors, head_as_get])

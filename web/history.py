@@ -16,6 +16,7 @@ from typing import Any, cast
 import aiomysql
 import orjson
 from aiohttp import web as aioweb
+from faust.types import AppT
 from faust.web import Request, Response, View
 
 from app.error_shape import error
@@ -238,4 +239,6 @@ async def _close_pool(_app: aioweb.Application) -> None:
     await READER.close()
 
 
-cast(Any, app.web).web_app.on_shutdown.append(_close_pool)
+def install(faust_app: AppT) -> None:
+    """Close the MySQL pool when the web server shuts down."""
+    cast(Any, faust_app.web).web_app.on_shutdown.append(_close_pool)

@@ -130,4 +130,6 @@ class PlatformCollector:
         return list(families.values())
 
 
-REGISTRY.register(PlatformCollector())
+def install() -> None:
+    """Collect the platform's metrics from the worker's state at each scrape."""
+    REGISTRY.register(PlatformCollector())

@@ -19,7 +19,7 @@ from typing import Any, cast
 from aiohttp import web as aioweb
 from aiokafka.errors import KafkaError
 from faust.exceptions import ConsumerNotStarted
-from faust.types import TP
+from faust.types import TP, AppT
 from faust.web import Request, Response, View
 
 from app import metrics
@@ -148,5 +148,7 @@ async def _close_streams(_app: aioweb.Application) -> None:
     REPLICA.changes.close()
 
 
-# Open streams would hold the worker's shutdown for aiohttp's 60 s handler timeout.
-cast(Any, app.web).web_app.on_shutdown.append(_close_streams)
+def install(faust_app: AppT) -> None:
+    """End open streams when the web server shuts down."""
+    # Open streams would hold the worker's shutdown for aiohttp's handler timeout (60 s).
+    cast(Any, faust_app.web).web_app.on_shutdown.append(_close_streams)
