@@ -1,8 +1,10 @@
 """One retry policy for the loops that wait out an outage (MySQL, the Kafka broker).
 
-Waits follow decorrelated jitter: each is drawn between ``first`` and three times the one
-before, never more than ``cap``, so a fleet of workers does not retry in step and no wait is
-shorter than ``first``. With ``cap == first`` every wait is ``first``.
+Waits follow full jitter above a floor: the ``n``-th is drawn between ``first`` and
+``first * 2 ** (n - 1)``, never more than ``cap``. The range doubles each attempt, so the
+waits grow however the draws fall; the jitter keeps a fleet of workers from retrying in step;
+the floor keeps a retry from following a failure at once. With ``cap == first`` every wait
+is ``first``.
 
 Logging is the same for every loop: the first failure at WARNING, later ones at WARNING
 only on attempts 2, 4, 8, ... and at DEBUG otherwise (a long outage writes a few lines, not
@@ -38,15 +40,14 @@ class Retry:
         self.sleep, self.clock, self.rand = sleep, clock, rand
         #: Failures since the last success.
         self.attempts = 0
-        #: The last wait drawn (``first`` before the first failure).
-        self.delay = first
         self._failed_at = 0.0
         self._resumed_at = 0.0
 
-    def next_delay(self) -> float:
-        """Draw the next wait: between ``first`` and three times the last one, at most ``cap``."""
-        self.delay = min(self.cap, self.first + self.rand() * (3 * self.delay - self.first))
-        return self.delay
+    def delay(self, attempt: int) -> float:
+        """Draw the wait after failed attempt ``attempt`` (1-based)."""
+        # The exponent is bounded: past the cap a larger ceiling changes nothing.
+        ceiling = min(self.cap, self.first * 2.0 ** min(attempt - 1, 64))
+        return max(self.first, self.rand() * ceiling)
 
     async def wait(self, reason: str) -> bool:
         """Count a failure, log it and wait before the next attempt.
@@ -58,7 +59,7 @@ class Retry:
         now = self.clock()
         if self.attempts == 1:
             self._failed_at = now
-        delay = self.next_delay()
+        delay = self.delay(self.attempts)
         if self.stopping() or (self.deadline is not None and now + delay > self.deadline):
             return False
         # Powers of two: a long outage is logged at WARNING a logarithmic number of times.
@@ -82,4 +83,3 @@ class Retry:
             self.log.info("%s recovered on attempt %d, %.1fs after the first failure",
                           self.what, self.attempts + 1, self._resumed_at - self._failed_at)
         self.attempts = 0
-        self.delay = self.first

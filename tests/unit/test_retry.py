@@ -42,28 +42,27 @@ def policy(fake: FakeTime, *, first: float = 0.2, cap: float = 10.0,
 async def test_waits_grow_to_the_cap_and_restart_after_a_success() -> None:
     fake = FakeTime()
     retry = policy(fake, rand=lambda: 1.0)  # the top of each jitter range
-    for _ in range(6):
+    for _ in range(8):
         assert await retry.wait("down")
-    # Three times the one before, capped; slept through, not polled (no stop condition).
-    assert fake.sleeps == pytest.approx([0.6, 1.8, 5.4, 10.0, 10.0, 10.0])
+    # The range doubles, capped; slept through, not polled (no stop condition).
+    assert fake.sleeps == pytest.approx([0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 10.0, 10.0])
     retry.succeeded()
     assert await retry.wait("down again")
-    assert fake.sleeps[-1] == pytest.approx(0.6)
+    assert fake.sleeps[-1] == pytest.approx(0.2)
 
 
-async def test_jitter_stays_between_first_and_three_times_the_last_wait() -> None:
+def test_jitter_stays_between_first_and_the_doubling_ceiling() -> None:
     rng = random.Random(7)
     retry = policy(FakeTime(), first=0.5, cap=30.0, rand=rng.random)
-    last, seen = 0.5, []
-    for _ in range(2_000):
-        delay = retry.next_delay()
-        assert 0.5 <= delay <= min(30.0, 3 * last)
-        last = delay
-        seen.append(delay)
-    assert min(seen) < 1.0 and max(seen) == 30.0  # the range is used, the cap is reached
-    # Never below ``first``, even when the draw is at the bottom of every range.
+    for attempt in range(1, 13):
+        ceiling = min(30.0, 0.5 * 2 ** (attempt - 1))
+        seen = [retry.delay(attempt) for _ in range(500)]
+        assert all(0.5 <= d <= ceiling for d in seen), attempt
+        # The range is used: spread over the ceiling's upper half as well as near the floor.
+        assert ceiling == 0.5 or (min(seen) < 0.5 + ceiling / 4 and max(seen) > ceiling * 0.9)
+    # Never below ``first``, even when every draw is at the bottom of its range.
     low = policy(FakeTime(), first=0.5, cap=30.0, rand=lambda: 0.0)
-    assert {low.next_delay() for _ in range(10)} == {0.5}
+    assert {low.delay(attempt) for attempt in range(1, 100)} == {0.5}
 
 
 async def test_a_cap_equal_to_first_is_a_fixed_wait() -> None:
