@@ -11,6 +11,8 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 from mode import Service
 
+from app.retry import Retry
+
 log = logging.getLogger(__name__)
 
 #: How often a follower looks again for a topic that does not exist yet.
@@ -44,6 +46,7 @@ class KafkaFollower(Service):
     #: What is followed, for the log line of a failure.
     what = "follower"
     retry_seconds = 1.0
+    held_seconds = 5.0
 
     def __post_init__(self) -> None:
         self.stopping = asyncio.Event()
@@ -57,9 +60,16 @@ class KafkaFollower(Service):
 
     @Service.task
     async def _follow(self) -> None:
+        retry = Retry(f"{self.what} consumer", log, first=self.retry_seconds,
+                      cap=self.retry_seconds, stopping=self.stopping.is_set)
         while not self.stopping.is_set():
+            # ``follow`` returns only when stopped: one that has run ``held_seconds`` without
+            # a Kafka error counts as recovered.
+            held = asyncio.get_running_loop().call_later(self.held_seconds, retry.succeeded)
             try:
                 await self.follow(self.stopping)
             except KafkaError as exc:
-                log.warning("%s consumer failed (%r); retrying", self.what, exc)
-                await asyncio.sleep(self.retry_seconds)
+                held.cancel()
+                await retry.wait(repr(exc))
+            finally:
+                held.cancel()

@@ -9,7 +9,6 @@ own process (``faust -A app mysql-sink``, ``SINK_MODE=separate`` on the workers)
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -27,6 +26,7 @@ from mode import Service
 
 from app import metrics
 from app.broker_probe import broker_problem
+from app.retry import Retry
 from config import Settings
 from sinks.mysql import MySQLSink, SinkBatch, SinkStopped
 
@@ -142,12 +142,16 @@ class SinkConsumer(Service):
 
     @Service.task
     async def _run(self) -> None:
+        retry = Retry("MySQL sink consumer", log, first=RETRY_SECONDS, cap=RETRY_SECONDS,
+                      stopping=lambda: self.should_stop)
         while not self.should_stop:
             try:
                 consumer = self.consumer = self._new_consumer()
                 await consumer.start()
                 while not self.should_stop:
                     records = await self._fetch(consumer)
+                    # A fetch that answered is the recovery (a start alone may fail next).
+                    retry.succeeded()
                     if records:
                         await self._write_and_commit(consumer, records)
                         self.batches += 1
@@ -162,9 +166,7 @@ class SinkConsumer(Service):
                 log.warning("stopping with a batch MySQL did not take; it stays uncommitted")
                 return
             except KafkaError as exc:
-                log.warning("MySQL sink consumer failed (%s); restarting in %.0fs",
-                            type(exc).__name__, RETRY_SECONDS)
                 if self.consumer is not None:
                     await self.consumer.stop()
                     self.consumer = None
-                await asyncio.sleep(RETRY_SECONDS)
+                await retry.wait(f"{type(exc).__name__}; restarting it")

@@ -20,11 +20,13 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 
+from app.retry import Retry
+
 log = logging.getLogger(__name__)
 
 Record = tuple[bytes | None, bytes | None]
 TopicPartition = tuple[str, int]
-#: The first retry of a failed transaction waits this long; each next one twice as long.
+#: The shortest and the longest wait before a failed transaction is tried again.
 RETRY_FIRST_SECONDS = 0.2
 RETRY_MAX_SECONDS = 5.0
 #: A failed producer's stop waits at most this long for its in-flight requests.
@@ -98,7 +100,8 @@ class Transactions:
                      before_commit: Callable[[], Awaitable[None]] | None = None,
                      ) -> dict[TopicPartition, int]:
         """Send ``sender``'s records in one transaction; return the last offset per partition."""
-        delay = RETRY_FIRST_SECONDS
+        retry = Retry("transaction", log, first=RETRY_FIRST_SECONDS, cap=RETRY_MAX_SECONDS,
+                      stopping=lambda: self.stopping)
         async with self._lock:
             while True:
                 try:
@@ -111,14 +114,15 @@ class Transactions:
                 except KafkaError as exc:
                     if self.stopping:
                         raise
-                    log.warning("transaction failed (%s: %s); retrying in %.1f s with a new "
-                                "producer", type(exc).__name__, exc, delay)
                     if self.on_failure is not None:
                         self.on_failure(exc)
                     await self._reset()
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, RETRY_MAX_SECONDS)
+                    # A stop during the wait ends the retries as a stop before it would.
+                    if not await retry.wait(f"{type(exc).__name__}: {exc}; next with a new "
+                                            "producer"):
+                        raise
                     continue
+                retry.succeeded()
                 sender.pending.clear()
                 return offsets
 

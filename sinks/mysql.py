@@ -21,6 +21,7 @@ import aiomysql
 import orjson
 
 from app import metrics
+from app.retry import Retry
 from config import MySQLConfig
 from models.market import Snapshot, is_open_ended, legacy_cancels
 from sinks.schema import apply_migrations
@@ -308,17 +309,21 @@ class MySQLSink:
         uncommitted, so that it is read and written again after the restart. A batch is
         never dropped.
         """
-        delay = 0.2
+        retry = Retry("MySQL write", log, first=0.2, cap=self.max_backoff, stopping=stopping,
+                      poll=STOP_POLL_SECONDS)
         while True:
             try:
-                return await _unless_stopping(self.write(batch), stopping, STOP_GRACE_SECONDS)
+                rows = await _unless_stopping(self.write(batch), stopping, STOP_GRACE_SECONDS)
             except (aiomysql.Error, OSError) as exc:
                 metrics.SINK_ERRORS.inc()
-                log.warning("MySQL write failed (%s: %s); retrying in %.1fs",
-                            type(exc).__name__, exc.args[:1], delay)
                 await self._reset()
-                await _unless_stopping(asyncio.sleep(delay), stopping, 0.0)
-                delay = min(delay * 2, self.max_backoff)
+                # The error code only: the server's message can name the user and host.
+                if not await retry.wait(f"{type(exc).__name__}: {exc.args[:1]}"):
+                    raise SinkStopped("the worker is stopping; the batch was not written"
+                                      ) from exc
+                continue
+            retry.succeeded()
+            return rows
 
     async def _reset(self) -> None:
         async with self._lock:

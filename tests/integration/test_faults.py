@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -272,7 +273,10 @@ async def _probe_health(worker: Worker, done: asyncio.Event) -> list[int]:
 
 
 SINK_TOPICS = ("markets.v1", "events.v1", "odds-changes.v2", "settlements.v1")
-BACKOFF = [0.2, 0.4, 0.8, 1.6, 3.2, 6.4] + [10.0] * 20
+#: The sink's shortest and longest wait between two tries of a batch (app.retry).
+BACKOFF_FIRST, BACKOFF_CAP = 0.2, 10.0
+RETRY_LINE = re.compile(r"MySQL write failed \(.*\); attempt (\d+), [\d.]+s since the first "
+                        r"failure, retrying in ([\d.]+)s")
 
 
 async def sink_offsets(platform: FaultPlatform) -> dict[tuple[str, str, int], int]:
@@ -324,15 +328,16 @@ def not_in_snapshot(topic: str, value: dict[str, Any], snapshot: MySQLSnapshot) 
             value["version"]) not in snapshot.settlements
 
 
-def backoff_runs(log: str) -> list[list[float]]:
-    """The sink's retry delays from a worker log, one list per batch retried."""
-    runs: list[list[float]] = []
+def backoff_runs(log: str) -> list[list[tuple[int, float]]]:
+    """The sink's logged retries (attempt, wait) from a worker log, one list per batch
+    retried; at INFO the log shows attempts 1, 2, 4, 8, ..."""
+    runs: list[list[tuple[int, float]]] = []
     for line in log.splitlines():
-        if "MySQL write failed" in line and "retrying in " in line:
-            delay = float(line.rsplit("retrying in ", 1)[1].rstrip("s \n"))
-            if not runs or delay == BACKOFF[0]:
+        if found := RETRY_LINE.search(line):
+            attempt, delay = int(found[1]), float(found[2])
+            if not runs or attempt == 1:
                 runs.append([])
-            runs[-1].append(delay)
+            runs[-1].append((attempt, delay))
     return runs
 
 
@@ -444,11 +449,19 @@ async def test_mariadb_outage_holds_offsets_and_catches_up(tmp_path: Path,
         assert late and all(s == 503 and "MySQL unreachable" in b["reasons"]
                             for _t, s, b in late), late[:5]
         timings["stop_to_ready_503"] = min(t for t, s, _b in answers if s == 503)
-        # Exponential backoff, capped, restarting with each new batch.
-        runs = backoff_runs(worker.log.read_text(errors="replace"))
-        assert runs and all(run == BACKOFF[:len(run)] for run in runs), runs
-        assert max(len(run) for run in runs) >= 5, runs
+        # Jittered exponential backoff, capped, restarting with each new batch; the log
+        # thins out the later attempts, and the recovery says how many there were.
+        text = worker.log.read_text(errors="replace")
+        runs = backoff_runs(text)
+        assert runs and all([a for a, _d in run] == [2 ** i for i in range(len(run))]
+                            and all(BACKOFF_FIRST <= d
+                                    <= min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** (a - 1))
+                                    for a, d in run) for run in runs), runs
+        assert max(run[-1][0] for run in runs) >= 4, runs
+        recovered = [int(n) for n in re.findall(r"MySQL write recovered on attempt (\d+)", text)]
+        assert recovered, "no recovery logged after the outage"
         timings["retry_delays"] = max(runs, key=len)
+        timings["retry_attempts_to_recover"] = max(recovered)
         # No committed offset of the sink passed a record MySQL did not hold.
         assert offsets, "the sink committed nothing before the outage"
         ahead, behind = [], 0
