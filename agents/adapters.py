@@ -18,7 +18,7 @@ from feeds import betfair, betfair_cache
 from feeds.errors import AdapterError
 from feeds.uof import translate_uof
 from models.feed import FeedError, canonical_specifiers
-from models.placement import partition_for
+from models.keys import partition_for
 from tables import state
 
 log = logging.getLogger(__name__)

@@ -26,9 +26,8 @@ from app.faust_app import app, settings
 from app.liveness import LIVENESS
 from models.engine import BatchPlan, Record, Rules, plan_batch
 from models.event import published_event
+from models.keys import partition_for, producer_key
 from models.market import Snapshot, Verdict
-from models.placement import partition_for
-from models.producer import producer_key
 from sinks.kafka_batch import BatchSender, Transactions
 from tables import state
 from tables.io import FaustTableIO, RocksTableIO, TableIO

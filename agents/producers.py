@@ -14,8 +14,8 @@ from app import topics
 from app.assignment import active_partitions
 from app.clock import now_ms
 from app.faust_app import app, settings
-from models.placement import partition_for
-from models.producer import is_overdue, is_silent, producer_key
+from models.keys import partition_for, producer_key
+from models.producer import is_overdue, is_silent
 from tables import state
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from aiokafka.protocol.admin import DeleteGroupsRequest
 from app.faust_seams.committed_end import read_committed_ends
 from app.kafka_security import bootstrap_servers
 from bench.workload import Feed, stamp
-from models.placement import partition_for
+from models.keys import partition_for
 
 BROKER_URL = os.environ.get("BROKER_URL", "kafka://127.0.0.1:9092")
 BOOTSTRAP = bootstrap_servers(BROKER_URL)

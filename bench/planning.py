@@ -23,8 +23,8 @@ import orjson
 
 from bench.workload import Workload
 from models.engine import BatchPlan, plan_batch
+from models.keys import partition_for
 from models.memory import MemoryState
-from models.placement import partition_for
 
 PARTITIONS = 8
 BATCH = 1000

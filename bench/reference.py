@@ -23,8 +23,8 @@ import orjson
 
 from bench.workload import Feed
 from models.event import published_event
+from models.keys import partition_for
 from models.memory import MemoryState, replay
-from models.placement import partition_for
 
 CHUNK = 5000
 _FEED: Feed | None = None  # shared with forked workers (copy-on-write)

@@ -34,8 +34,8 @@ from bench.workload import Workload
 from config.settings import MySQLConfig
 from models.engine import plan_batch
 from models.event import published_event
+from models.keys import partition_for
 from models.memory import MemoryState
-from models.placement import partition_for
 from sinks.mysql import MySQLSink, SinkBatch
 
 PARTITIONS = 8

@@ -22,7 +22,7 @@ from faust.cli import option
 from app.faust_app import app, settings
 from app.kafka_security import client_kwargs
 from feeds.simulator import MatchSimulator
-from models.producer import producer_key
+from models.keys import producer_key
 
 PROGRESS_EVERY_S = 5.0
 #: How far a real-time run may lag behind before it stops sleeping, and a rate cap's burst.

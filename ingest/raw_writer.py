@@ -20,7 +20,7 @@ from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLarge
 from app import metrics
 from app.kafka_security import client_kwargs
 from config.settings import Settings
-from models.placement import partition_for
+from models.keys import partition_for
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from models.market import ACTIVE, is_live, market_key
+from models.keys import market_key
+from models.market import ACTIVE, is_live
 from models.payout import CENT, ONE
 
 #: Sport event statuses after which nothing is accepted.

@@ -13,8 +13,8 @@ from models import market as market_rules
 from models import producer as producer_rules
 from models.catalog import Catalog
 from models.feed import INTERNAL_TYPES, PRODUCER_TYPES, FeedError, decode
-from models.market import Applied, MarketNames, Snapshot, market_key
-from models.placement import partition_for
+from models.keys import market_key, partition_for, partition_producer_key, producer_key
+from models.market import Applied, MarketNames, Snapshot
 
 Source = TypeVar("Source")
 ReaderSource = TypeVar("ReaderSource", contravariant=True)
@@ -152,7 +152,7 @@ class Planner(Generic[Source]):
         return self._stored_producers[key]
 
     def _producer_down(self, source: Source, producer: int) -> bool:
-        key = producer_rules.partition_producer_key(producer, self.reader.partition(source))
+        key = partition_producer_key(producer, self.reader.partition(source))
         state = self._producer(source, key)
         return bool(state and state["down"])
 
@@ -218,7 +218,7 @@ class Planner(Generic[Source]):
         # Exact repeats are remembered per event (per producer for producer messages): a
         # repeat must change nothing, even in markets created after the original was applied.
         of_producer = message["type"] in PRODUCER_TYPES
-        scope = (producer_rules.producer_key(message["producer"]) if of_producer
+        scope = (producer_key(message["producer"]) if of_producer
                  else message["event_id"])
         recent = self._recent(source, scope, of_producer)
         if digest_rules.seen(recent, self.digest):
@@ -373,11 +373,11 @@ class Planner(Generic[Source]):
     # -- producer health -------------------------------------------------------------------
 
     def _home(self, source: Source, producer: int) -> Snapshot:
-        return (self._producer(source, producer_rules.producer_key(producer))
+        return (self._producer(source, producer_key(producer))
                 or producer_rules.new_producer(producer))
 
     def _health(self, source: Source, health: producer_rules.Health, stamp: dict[str, Any]) -> None:
-        key = producer_rules.producer_key(health.state["producer"])
+        key = producer_key(health.state["producer"])
         state = self._shed_legacy(source, key, {**health.state, **stamp})
         self.plan.producers[key] = Pending(source, state, False)
         if health.recovery_request is not None:
@@ -422,7 +422,7 @@ class Planner(Generic[Source]):
 
     def _producer_status(self, source: Source, message: dict[str, Any]) -> None:
         producer, down = message["producer"], message["down"]
-        key = producer_rules.partition_producer_key(producer, self.reader.partition(source))
+        key = partition_producer_key(producer, self.reader.partition(source))
         current = self._producer(source, key)
         # Ordered by the home's transition count, not by clocks that may step back.
         if current is not None and message["generation"] <= current["generation"]:
@@ -477,7 +477,7 @@ def _check_key(message: dict[str, Any], key: bytes | None) -> bytes:
                         "its partition")
     text = key.decode("utf-8", "replace")
     if message["type"] in PRODUCER_TYPES:
-        expected = producer_rules.producer_key(message["producer"])
+        expected = producer_key(message["producer"])
         if text != expected:
             raise FeedError(f"record key {text!r} of a producer message must be {expected!r}")
     elif text != message["event_id"]:

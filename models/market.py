@@ -119,11 +119,6 @@ UNVERSIONED_MARKET = frozenset({"ts", "marks"})
 DERIVED_OUTCOME = frozenset({"implied_probability", "american", "fractional", "direction"})
 
 
-def market_key(event_id: str, market_id: str, specifiers: str) -> str:
-    """Return the key of a market: ``{event_id}/{market_id}/{specifiers}``."""
-    return f"{event_id}/{market_id}/{specifiers}"
-
-
 def is_open_ended(cancel: Snapshot) -> bool:
     """Return whether a cancel voids every bet (no window): it cancels the market."""
     return cancel["start_time"] is None and cancel["end_time"] is None

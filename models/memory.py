@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 
 from models.engine import DEFAULT_RULES, BatchPlan, Rules, plan_batch
+from models.keys import partition_for
 from models.market import Snapshot
-from models.placement import partition_for
 
 
 class MemoryState:

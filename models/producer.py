@@ -65,16 +65,6 @@ def recovers_itself(producer: int) -> bool:
     return producer_info(producer).recovery_window_ms is None
 
 
-def producer_key(producer: int) -> str:
-    """Return the record key of producer-level messages (their home partition)."""
-    return f"producer:{producer}"
-
-
-def partition_producer_key(producer: int, partition: int) -> str:
-    """Return the key of one partition's view of a producer's health."""
-    return f"producer:{producer}@{partition}"
-
-
 @dataclass(frozen=True, slots=True)
 class Health:
     """A new home state, and what to tell every partition and the ingestion side.

@@ -14,8 +14,8 @@ from faust.types import EventT, TableT, TopicT
 from app import topics
 from app.faust_app import app, settings
 from app.faust_seams.store import PartitionedStore, store_url
+from models.keys import partition_for
 from models.market import Snapshot
-from models.placement import partition_for
 
 
 def _table(name: str, help_: str, changelog: TopicT | None = None) -> TableT[Any, Any]:

@@ -15,7 +15,7 @@ from app import topics
 from app.assignment import active_partitions
 from app.faust_app import app, settings
 from app.faust_seams.store import PartitionedStore
-from models.placement import partition_for
+from models.keys import partition_for
 from tables import state
 from web.replica import REPLICA
 

@@ -17,7 +17,8 @@ from faust.web import Request, Response, View
 
 from app.error_shape import error
 from app.faust_app import app
-from models.market import Snapshot, market_key
+from models.keys import market_key
+from models.market import Snapshot
 from tables import state
 from web import params
 from web.owner import routed

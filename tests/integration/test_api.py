@@ -16,9 +16,8 @@ import pytest_asyncio
 from prometheus_client.parser import text_string_to_metric_families
 
 from models.event import public_event
-from models.market import market_key
+from models.keys import market_key, partition_for
 from models.memory import MemoryState
-from models.placement import partition_for
 from tests.integration.support import BOOTSTRAP, ROOT, Platform, Worker, eventually, produce
 from tests.integration.web_support import (
     BAD_RECORDS,

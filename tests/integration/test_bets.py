@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from models.placement import partition_for
+from models.keys import partition_for
 from tests.integration.support import Platform, Worker, eventually, produce
 from tests.integration.test_two_workers import feed_partitions, start_two
 from tests.integration.web_support import (

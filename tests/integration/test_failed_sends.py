@@ -14,7 +14,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from models.placement import partition_for
+from models.keys import partition_for
 from tests.integration.support import (
     BOOTSTRAP,
     Platform,

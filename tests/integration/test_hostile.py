@@ -30,9 +30,9 @@ from feeds.generator import OddsGenerator
 from feeds.uof import translate_uof
 from models.engine import Rules, plan_batch
 from models.feed import FeedError, decode
+from models.keys import partition_for
 from models.market import Snapshot
 from models.memory import MemoryState
-from models.placement import partition_for
 from tests.integration.support import (
     BOOTSTRAP,
     Platform,

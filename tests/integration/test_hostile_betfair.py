@@ -16,7 +16,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from models.placement import partition_for
+from models.keys import partition_for
 from tests.integration.support import (
     BOOTSTRAP,
     Platform,

@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from models.placement import partition_for
+from models.keys import partition_for
 from tests.integration.support import (
     BOOTSTRAP,
     Platform,

@@ -14,7 +14,7 @@ import pytest
 
 from models.engine import Rules
 from models.event import published_event
-from models.market import market_key
+from models.keys import market_key
 from models.memory import MemoryState, replay
 from sinks.mysql import history_rows
 from tests.integration.support import (

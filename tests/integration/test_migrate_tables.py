@@ -11,8 +11,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from models.event import public_event
+from models.keys import partition_for
 from models.memory import MemoryState, replay
-from models.placement import partition_for
 from tests.integration.support import BOOTSTRAP, Platform, event_body, eventually, produce
 from tests.integration.web_support import total, x12
 

@@ -36,7 +36,7 @@ from feeds.betfair import (
 )
 from feeds.betfair_cache import apply_runner_change, outcome_id, update_ladder
 from models.feed import decode, load_schema
-from models.placement import partition_for
+from models.keys import partition_for
 from tables import state as tables
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources" / "betfair"

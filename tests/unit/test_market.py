@@ -1,6 +1,7 @@
 from typing import Any
 
-from models.market import Verdict, apply_bet_stop, apply_odds_change, finish, market_key
+from models.keys import market_key
+from models.market import Verdict, apply_bet_stop, apply_odds_change, finish
 from models.odds import american, direction, fractional, margin
 
 

@@ -74,7 +74,7 @@ if ON_ROCKSDB:
     from app import topics
     from app.faust_app import app, settings
     from app.faust_seams.store import PartitionedStore
-    from models.placement import partition_for
+    from models.keys import partition_for
     from sinks.kafka_batch import Transactions
     from tables import state
 

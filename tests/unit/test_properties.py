@@ -10,7 +10,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from models.engine import Rules
-from models.market import PREMATCH, TERMINAL, is_live, mark_of, market_key
+from models.keys import market_key
+from models.market import PREMATCH, TERMINAL, is_live, mark_of
 from models.memory import MemoryState, replay
 from tests.unit.feedmsg import E1
 

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from config.settings import Settings
 from ingest import raw_writer
 from ingest.raw_writer import RawTopicWriter
-from models.placement import partition_for
+from models.keys import partition_for
 
 
 class FakeBatch:

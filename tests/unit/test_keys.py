@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 
 from models.engine import BatchPlan, Rules, plan_batch
+from models.keys import partition_for
 from models.memory import MemoryState
-from models.placement import partition_for
 from tests.unit.feedmsg import E1, market, odds_change
 
 PARTITIONS = 8
