@@ -28,7 +28,7 @@ async def topic_partitions(consumer: Any, topic: str, partitions: int,
         waiting(waited)
         await asyncio.sleep(TOPIC_WAIT_SECONDS)
         waited += TOPIC_WAIT_SECONDS
-    # Every topic of the platform has the same number of partitions (app/admin.py).
+    # Every topic of the platform has the same number of partitions (cli/admin.py).
     return [TopicPartition(topic, p) for p in range(partitions)]
 
 
