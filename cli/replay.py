@@ -40,7 +40,7 @@ class ReplayError(Exception):
     """Kafka refused a record: the replay cannot go on."""
 
 
-class Progress:
+class ReplayReport:
     """Count what was sent and say so every couple of seconds."""
 
     def __init__(self, say: Callable[[str], None]) -> None:
@@ -112,14 +112,14 @@ async def _acknowledged(pending: list[asyncio.Future[Any]]) -> None:
         pending.clear()
 
 
-async def _wait_until(due: float, progress: Progress) -> None:
+async def _wait_until(due: float, progress: ReplayReport) -> None:
     while (remaining := due - time.monotonic()) > MIN_SLEEP_S:
         await asyncio.sleep(min(remaining, PROGRESS_EVERY_S))
         progress.maybe_report()
 
 
 async def _produce(producer: AIOKafkaProducer, topic: str, messages: Iterator[RecordedMessage],
-                   pacer: Pacer, progress: Progress) -> None:
+                   pacer: Pacer, progress: ReplayReport) -> None:
     """Send every record in order, each no earlier than the pacer says, then wait for the acks."""
     pending: list[asyncio.Future[Any]] = []
     while True:
@@ -168,7 +168,7 @@ async def replay(self: Any, paths: tuple[Path, ...], feed_format: str, speed: fl
     producer = AIOKafkaProducer(
         **client_kwargs(settings), acks="all", enable_idempotence=True, linger_ms=10,
         max_batch_size=256 * 1024)
-    progress = Progress(self.say)
+    progress = ReplayReport(self.say)
     try:
         messages = await asyncio.to_thread(read_recorded, feed_format, paths)
         await producer.start()

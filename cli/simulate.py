@@ -30,7 +30,7 @@ SLACK_S = 0.002
 BURST_S = 1.0
 
 
-class _Progress:
+class SimulationReport:
     """Counts what was produced and says so every few seconds."""
 
     def __init__(self, say: Any, started: float) -> None:
@@ -111,7 +111,7 @@ async def simulate(self: Any, events: int, rate: float, duration: float, seed: i
     kafka = AIOKafkaProducer(**client_kwargs(settings), linger_ms=5)
     await kafka.start()
     started = time.monotonic()
-    progress = _Progress(self.say, started)
+    progress = SimulationReport(self.say, started)
     allowed = started  # the rate cap's next free slot
     try:
         for due_ms, message in feed:

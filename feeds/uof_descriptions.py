@@ -14,7 +14,7 @@ from xml.etree.ElementTree import Element
 from feeds.errors import AdapterError
 from feeds.safe_xml import local_name, parse_xml
 
-Record = dict[str, Any]
+DescriptionFields = dict[str, Any]
 
 #: A full markets.xml with mappings is several megabytes; the element limit still applies.
 MAX_DESCRIPTIONS_BYTES = 32 * 1024 * 1024
@@ -52,7 +52,7 @@ def _name(element: Element) -> str | None:
     return value
 
 
-def _outcomes(parent: Element, owner: str) -> list[Record]:
+def _outcomes(parent: Element, owner: str) -> list[DescriptionFields]:
     elements = _children(parent, "outcomes", "outcome")
     if len(elements) > MAX_OUTCOMES:
         raise AdapterError(f"{owner} has more than {MAX_OUTCOMES} outcomes")
@@ -60,7 +60,7 @@ def _outcomes(parent: Element, owner: str) -> list[Record]:
             for e in elements]
 
 
-def _specifiers(parent: Element, owner: str) -> list[Record]:
+def _specifiers(parent: Element, owner: str) -> list[DescriptionFields]:
     elements = _children(parent, "specifiers", "specifier")
     if len(elements) > MAX_SPECIFIERS:
         raise AdapterError(f"{owner} has more than {MAX_SPECIFIERS} specifiers")
@@ -76,7 +76,7 @@ def _groups(element: Element, owner: str) -> list[str]:
     return groups
 
 
-def _market(element: Element) -> tuple[str, Record]:
+def _market(element: Element) -> tuple[str, DescriptionFields]:
     market_id = _token(element, "id", _MARKET_ID, "market id")
     # "?" separates a market id from its variant in a key, and "*" names the global variants.
     if "?" in market_id or market_id == GLOBAL:
@@ -85,24 +85,24 @@ def _market(element: Element) -> tuple[str, Record]:
     if variant is not None:
         variant = _token(element, "variant", _OUTCOME_ID, "variant")
     owner = f"market {market_id}" + (f" variant {variant}" if variant else "")
-    value: Record = {
+    value: DescriptionFields = {
         "market_id": market_id, "variant": variant, "name": _name(element),
         "groups": _groups(element, owner), "outcomes": _outcomes(element, owner),
         "specifiers": _specifiers(element, owner)}
     return (f"{market_id}?variant={variant}" if variant else market_id), value
 
 
-def _variant(element: Element) -> tuple[str, Record]:
+def _variant(element: Element) -> tuple[str, DescriptionFields]:
     variant = _token(element, "id", _OUTCOME_ID, "variant")
     owner = f"variant {variant}"
-    value: Record = {
+    value: DescriptionFields = {
         "market_id": GLOBAL, "variant": variant, "name": _name(element),
         "groups": [], "outcomes": _outcomes(element, owner),
         "specifiers": _specifiers(element, owner)}
     return f"{GLOBAL}?variant={variant}", value
 
 
-def parse_descriptions(raw: bytes) -> list[tuple[str, Record]]:
+def parse_descriptions(raw: bytes) -> list[tuple[str, DescriptionFields]]:
     """Parse a markets.xml, variant-market or variants.xml response; raise ``AdapterError``."""
     root = parse_xml(raw, MAX_DESCRIPTIONS_BYTES)
     kind = local_name(root.tag)

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 Headers = Sequence[tuple[str, bytes]]
 OnAcked = Callable[[], None]
-Record = tuple[bytes, bytes, Headers, OnAcked]
+PendingRecord = tuple[bytes, bytes, Headers, OnAcked]
 RETRY_BACKOFF_S = 1.0
 #: Records handed over but not yet acknowledged, at most: ``send`` waits beyond this, which
 #: is the backpressure that stops an ingestor reading faster than Kafka takes.
@@ -58,7 +58,7 @@ class RawTopicWriter:
         self.in_flight = 0
         self.last_ack = time.monotonic()
         self.failing_since: float | None = None
-        self._pending: defaultdict[int, list[Record]] = defaultdict(list)
+        self._pending: defaultdict[int, list[PendingRecord]] = defaultdict(list)
         self._waiting = 0
         self._sending = asyncio.Lock()
         self._send_scheduled = False
@@ -141,7 +141,7 @@ class RawTopicWriter:
             for partition, records in pending.items():
                 await self._send_partition(partition, records)
 
-    async def _send_partition(self, partition: int, records: list[Record]) -> None:
+    async def _send_partition(self, partition: int, records: list[PendingRecord]) -> None:
         start = 0
         while start < len(records):
             batch = self.producer.create_batch()
@@ -165,7 +165,7 @@ class RawTopicWriter:
                     lambda done, p=partition, c=chunk: self._done(done, p, c))
             start = end
 
-    def _done(self, done: asyncio.Future[Any], partition: int, chunk: list[Record]) -> None:
+    def _done(self, done: asyncio.Future[Any], partition: int, chunk: list[PendingRecord]) -> None:
         if done.cancelled() or done.exception() is not None:
             self._failed(done.exception() or "cancelled", partition, chunk)
             return
@@ -188,7 +188,7 @@ class RawTopicWriter:
         log.error("%s: dropped a record of %d bytes keyed %r: %s", self.provider, size,
                   key[:100], reason)
 
-    def _failed(self, problem: object, partition: int, chunk: list[Record]) -> None:
+    def _failed(self, problem: object, partition: int, chunk: list[PendingRecord]) -> None:
         if isinstance(problem, UNSENDABLE):
             for key, value, _headers, on_acked in chunk:
                 self._drop(len(value), repr(problem), key)
@@ -202,7 +202,7 @@ class RawTopicWriter:
                     self.provider, len(chunk), problem, RETRY_BACKOFF_S)
         self._spawn(self._resend(partition, chunk))
 
-    async def _resend(self, partition: int, chunk: list[Record]) -> None:
+    async def _resend(self, partition: int, chunk: list[PendingRecord]) -> None:
         await asyncio.sleep(RETRY_BACKOFF_S)
         async with self._sending:
             await self._send_partition(partition, chunk)

@@ -24,7 +24,8 @@ from app.retry import Retry
 
 log = logging.getLogger(__name__)
 
-Record = tuple[bytes | None, bytes | None]
+#: One record as sent: key and value bytes.
+KeyValue = tuple[bytes | None, bytes | None]
 TopicPartition = tuple[str, int]
 #: The shortest and the longest wait before a failed transaction is tried again.
 RETRY_FIRST_SECONDS = 0.2
@@ -37,7 +38,7 @@ class BatchSender:
     """Collects records per (topic, partition) until a transaction sends them."""
 
     def __init__(self) -> None:
-        self.pending: defaultdict[TopicPartition, list[Record]] = defaultdict(list)
+        self.pending: defaultdict[TopicPartition, list[KeyValue]] = defaultdict(list)
 
     def add(self, topic: str, partition: int, key: bytes | None, value: bytes | None) -> None:
         """Queue one record for ``topic``/``partition``."""

@@ -313,12 +313,12 @@ class FakeProducer:
 
 @pytest.mark.parametrize("speed", [AS_FAST_AS_POSSIBLE, 10.0])
 async def test_replay_sends_every_record_in_order_on_time(tmp_path: Path, speed: float) -> None:
-    from cli.replay import Progress, _produce
+    from cli.replay import ReplayReport, _produce
 
     lines = [orjson.dumps({"event_id": f"e{i % 3}", "ts": 1_000 + 50 * i}) for i in range(5)]
     path = write(tmp_path / "feed.jsonl", b"\n".join(lines).decode())
     producer, said = FakeProducer(), []
-    progress = Progress(said.append)
+    progress = ReplayReport(said.append)
     await _produce(producer, "t", read_recorded("canonical", [path]), Pacer(speed), progress)
     assert [(topic, value) for topic, _, value, _ in producer.records] == [
         ("t", line) for line in lines]
@@ -335,12 +335,12 @@ async def test_replay_sends_every_record_in_order_on_time(tmp_path: Path, speed:
 
 
 async def test_replay_sends_what_precedes_an_unreadable_line_then_stops(tmp_path: Path) -> None:
-    from cli.replay import Progress, _produce
+    from cli.replay import ReplayReport, _produce
 
     path = write(tmp_path / "feed.jsonl", '{"event_id":"e1","ts":1}\n{"event_id":"e2","ts":2}\n'
                                           '{"event_id":\n{"event_id":"e3","ts":3}\n')
     producer = FakeProducer()
-    progress = Progress(lambda _: None)
+    progress = ReplayReport(lambda _: None)
     with pytest.raises(RecordedFeedError, match=r"feed\.jsonl:3: not JSON"):
         await _produce(producer, "t", read_recorded("canonical", [path]),
                        Pacer(AS_FAST_AS_POSSIBLE), progress)
