@@ -3,8 +3,9 @@ that keep them, the services beside them, then the HTTP API over them.
 
 ``faust -A app`` loads this module through the app's autodiscovery (``app.faust_app``); it
 is the one module of ``app`` that imports the layers above it, and nothing imports it.
-Importing a module below registers what it declares with a decorator (``@app.agent``,
-``@app.page``, ``@app.timer``, ``@app.service``); everything else is installed by ``wire``.
+Importing a module below registers the agents, timers and services it declares with a
+decorator (``@app.agent``, ``@app.timer``, ``@app.service``); ``wire`` installs the rest:
+the HTTP API's blueprints, hooks, middlewares and the metrics collector.
 """
 
 from __future__ import annotations
@@ -29,14 +30,19 @@ from web import (
 #: Declared by importing them: kept here so the order above reads as the topology.
 TABLES = state.TABLES
 AGENTS = (adapters, catalog, odds, producers, recovery, bet_watch)
-VIEWS = (views, listing, bets, history, graphql_http, stream, health, board, follower)
+SERVICES = (follower,)
+#: The HTTP API, one blueprint per resource.
+BLUEPRINTS = (views.blueprint, listing.blueprint, bets.blueprint, history.blueprint,
+              graphql_http.blueprint, stream.blueprint, health.blueprint, board.blueprint)
 
 
 def wire() -> None:
-    """Install what no decorator declares: rebalance hooks and services, middlewares,
-    shutdown hooks, the metrics collector."""
+    """Install what no decorator declares: rebalance hooks and services, the HTTP API and its
+    middlewares and shutdown hooks, the metrics collector."""
     odds.install(app)
     sink.install(app)
+    for blueprint in BLUEPRINTS:
+        blueprint.register(app)
     errors.install(app)
     board.install(app)
     stream.install(app)

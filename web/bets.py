@@ -18,13 +18,13 @@ from urllib.parse import quote
 
 import orjson
 from aiohttp import web as aioweb
-from faust.web import Request, Response, View
+from faust.web import Blueprint, Request, Response, View
 
 from agents.bet_watch import WATCH, Held
 from agents.odds import read_owned
 from app.clock import now_ms
 from app.error_shape import error
-from app.faust_app import app, settings
+from app.faust_app import settings
 from models.acceptance import (
     TICKET_TTL_MS,
     Answer,
@@ -280,7 +280,10 @@ def _unavailable(view: View, exc: OwnerUnavailable) -> Response:
     return error(view, 503, "not_ready", str(exc))
 
 
-@app.page("/bets/check")
+blueprint = Blueprint("bets")
+
+
+@blueprint.route("/bets/check")
 class BetCheck(View):
     """May this ticket be taken at these prices now."""
 
@@ -298,7 +301,7 @@ class BetCheck(View):
             return _unavailable(self, exc)
 
 
-@app.page("/bets/check/events/{event_id}")
+@blueprint.route("/bets/check/events/{event_id}")
 class EventBetCheck(View):
     """The selections of one event, answered by its owner (sent by the worker that took the
     ticket)."""
@@ -332,7 +335,7 @@ class EventBetCheck(View):
                                  hold))
 
 
-@app.page("/bets/settle")
+@blueprint.route("/bets/settle")
 class BetSettle(View):
     """What a placed ticket returns now that its markets settled (or not yet)."""
 

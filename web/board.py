@@ -7,10 +7,9 @@ from importlib import resources
 from typing import Any
 
 from faust.types import AppT
-from faust.web import Request, Response, View
+from faust.web import Blueprint, Request, Response, View
 
 from app.error_shape import error
-from app.faust_app import app
 
 ASSETS = {
     "board.html": "text/html; charset=utf-8",
@@ -41,7 +40,10 @@ def _serve(view: View, name: str) -> Response:
     return response
 
 
-@app.page("/")
+blueprint = Blueprint("board")
+
+
+@blueprint.route("/")
 class Board(View):
     """The board page."""
 
@@ -49,7 +51,7 @@ class Board(View):
         return _serve(self, "board.html")
 
 
-@app.page("/static/{name}")
+@blueprint.route("/static/{name}")
 class BoardAsset(View):
     """The board's script and style sheet."""
 

@@ -23,7 +23,7 @@ from typing import Any, cast
 
 import orjson
 from aiohttp import web as aioweb
-from faust.web import Request, Response, View
+from faust.web import Blueprint, Request, Response, View
 from graphql import (
     ASTValidationRule,
     DocumentNode,
@@ -45,7 +45,7 @@ from graphql.execution.values import get_variable_values
 
 from app import metrics
 from app.error_shape import error
-from app.faust_app import app, settings
+from app.faust_app import settings
 from web import doclimits, params
 from web.bodies import TooLarge, read_bounded, too_large
 from web.cost import (
@@ -326,7 +326,10 @@ def _reported(error: GraphQLError) -> dict[str, Any]:
     return shaped
 
 
-@app.page("/graphql")
+blueprint = Blueprint("graphql")
+
+
+@blueprint.route("/graphql")
 class GraphQLView(View):
     """GraphQL over HTTP: POST a JSON body ``{"query", "variables", "operationName"}``."""
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from faust.web import Request, Response, View
+from faust.types import AppT
+from faust.web import Blueprint, Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app import topics
 from app.broker_probe import broker_problem
-from app.faust_app import app, settings
+from app.faust_app import settings
 from app.liveness import LIVENESS
 from web.replica import REPLICA
 from web.scrape import fetched_to, partition_lag
@@ -25,7 +26,7 @@ def feed_lag() -> int:
     return sum(lag for (topic, _), lag in partition_lag().items() if topic == name)
 
 
-def feed_waiting() -> int:
+def feed_waiting(faust_app: AppT) -> int:
     """Return how many ``feed.v1`` records of this worker's partitions the odds agent has not
     finished: not read yet, or read and still waiting in the stream buffer or in a batch.
 
@@ -34,7 +35,7 @@ def feed_waiting() -> int:
     behind a full buffer would look idle. The finished position is the committed offset, or
     past the last acknowledged record when acks are waiting for the next commit.
     """
-    consumer: Any = app.consumer
+    consumer: Any = faust_app.consumer
     name = topics.feed.get_topic_name()
     committed = consumer._committed_offset  # Faust keeps no public finished position.
     acked = consumer._acked
@@ -69,10 +70,10 @@ class Waiting:
 WAITING = Waiting()
 
 
-def liveness_problem() -> str | None:
+def liveness_problem(faust_app: AppT) -> str | None:
     """Return why the worker is not alive, or None."""
     now = time.monotonic()
-    lag = feed_waiting()
+    lag = feed_waiting(faust_app)
     if lag == 0:
         WAITING.idle_at = now
         WAITING.since = None
@@ -96,12 +97,12 @@ async def transactions_problem() -> str | None:
     return await broker_problem(producer.client, topics.feed.get_topic_name())
 
 
-async def readiness_problems() -> list[str]:
+async def readiness_problems(faust_app: AppT) -> list[str]:
     """Return why the worker should not get traffic yet (empty when ready)."""
     problems = []
-    if not app.consumer.assignment():
+    if not faust_app.consumer.assignment():
         problems.append("no partitions assigned yet")
-    if app.in_recovery or app.rebalancing:
+    if faust_app.in_recovery or faust_app.rebalancing:
         problems.append("table recovery or rebalance in progress")
     if LIVENESS.mysql_ping is not None and not await LIVENESS.mysql_ping():
         problems.append("MySQL unreachable")
@@ -114,29 +115,32 @@ async def readiness_problems() -> list[str]:
     return problems
 
 
-@app.page("/health")
+blueprint = Blueprint("probes")
+
+
+@blueprint.route("/health")
 class Health(View):
     """Liveness: the event loop answers and the odds agent is not stuck behind lag."""
 
     async def get(self, request: Request) -> Response:
-        problem = liveness_problem()
+        problem = liveness_problem(self.app)
         if problem:
             return self.json({"status": "unhealthy", "reason": problem}, status=503)
         return self.json({"status": "ok"})
 
 
-@app.page("/ready")
+@blueprint.route("/ready")
 class Ready(View):
     """Readiness: partitions assigned, tables recovered, MySQL and Kafka reachable."""
 
     async def get(self, request: Request) -> Response:
-        problems = await readiness_problems()
+        problems = await readiness_problems(self.app)
         if problems:
             return self.json({"status": "not_ready", "reasons": problems}, status=503)
         return self.json({"status": "ready"})
 
 
-@app.page("/metrics")
+@blueprint.route("/metrics")
 class Metrics(View):
     """Prometheus text exposition of the platform's metrics."""
 

@@ -17,10 +17,10 @@ import aiomysql
 import orjson
 from aiohttp import web as aioweb
 from faust.types import AppT
-from faust.web import Request, Response, View
+from faust.web import Blueprint, Request, Response, View
 
 from app.error_shape import error
-from app.faust_app import app, settings
+from app.faust_app import settings
 from config import MySQLConfig
 from web import params
 from web.history_shape import (
@@ -193,7 +193,10 @@ def _no_history(view: View, key: Key) -> Response:
                                          f"{key[2]!r} of event {key[0]!r}")
 
 
-@app.page("/events/{event_id}/markets/{market_id}/history")
+blueprint = Blueprint("history")
+
+
+@blueprint.route("/events/{event_id}/markets/{market_id}/history")
 class HistoryView(View):
     """Every version of a market in a window of ``updated_ts`` (``from``, ``to``, ms)."""
 
@@ -212,7 +215,7 @@ class HistoryView(View):
         return _no_history(self, key) if found is None else _body(found)
 
 
-@app.page("/events/{event_id}/markets/{market_id}/history/at")
+@blueprint.route("/events/{event_id}/markets/{market_id}/history/at")
 class HistoryAtView(View):
     """The version of a market in force at ``ts`` (ms)."""
 

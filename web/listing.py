@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from faust.web import Request, Response, View
+from faust.web import Blueprint, Request, Response, View
 
 from app.error_shape import error
-from app.faust_app import app
 from web import params
 from web.replica import REPLICA
 from web.shapes import event_summary
@@ -20,7 +19,10 @@ def list_events(query: params.EventQuery) -> dict[str, Any]:
             "limit": query.limit, "offset": query.offset}
 
 
-@app.page("/events")
+blueprint = Blueprint("listing")
+
+
+@blueprint.route("/events")
 class EventList(View):
     """Events sorted by start time then id; ``status``, ``sport``, ``live``, ``limit``,
     ``offset``."""

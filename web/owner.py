@@ -90,7 +90,7 @@ def routed(table: TableT[Any, Any], match_info: str) -> Callable[[Handler], Hand
             forwarded = (cast(aioweb.Request, request).clone(method="GET")
                          if request.method == "HEAD" else request)
             try:
-                return await app.router.route_req(table.name, key, view.web,
+                return await view.app.router.route_req(table.name, key, view.web,
                                                   cast(Request, forwarded))
             except SameNode:
                 return await handler(view, request, **kwargs)

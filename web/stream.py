@@ -20,7 +20,7 @@ from aiohttp import web as aioweb
 from aiokafka.errors import KafkaError
 from faust.exceptions import ConsumerNotStarted
 from faust.types import TP, AppT
-from faust.web import Request, Response, View
+from faust.web import Blueprint, Request, Response, View
 
 from app import metrics
 from app.error_shape import error
@@ -112,7 +112,10 @@ async def serve(subscription: Subscription, last_id: tuple[int, ...] | None, wri
             await write(ping + b"\n")
 
 
-@app.page("/stream")
+blueprint = Blueprint("stream")
+
+
+@blueprint.route("/stream")
 class StreamView(View):
     """Live changes as Server-Sent Events, optionally for one event (``?event_id=``)."""
 

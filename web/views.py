@@ -13,10 +13,9 @@ from typing import Any, cast
 
 import orjson
 from aiohttp import web as aioweb
-from faust.web import Request, Response, View
+from faust.web import Blueprint, Request, Response, View
 
 from app.error_shape import error
-from app.faust_app import app
 from models.keys import market_key
 from models.market import Snapshot
 from tables import state
@@ -98,7 +97,10 @@ def lookup_market(event_id: str, market_id: str, specifiers: str) -> dict[str, A
     return None if snapshot is None else {"event_id": event_id, **market_view(snapshot)}
 
 
-@app.page("/events/{event_id}")
+blueprint = Blueprint("events")
+
+
+@blueprint.route("/events/{event_id}")
 class EventView(View):
     """One event with all its markets and outcomes."""
 
@@ -121,7 +123,7 @@ class EventView(View):
                                               charset="utf-8"))
 
 
-@app.page("/events/{event_id}/markets/{market_id}")
+@blueprint.route("/events/{event_id}/markets/{market_id}")
 class MarketView(View):
     """One market of an event (``?specifiers=total=2.5``, in any order)."""
 
