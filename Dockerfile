@@ -36,6 +36,7 @@ COPY config ./config
 COPY feeds ./feeds
 COPY ingest ./ingest
 COPY models ./models
+COPY outbound ./outbound
 COPY sinks ./sinks
 COPY tables ./tables
 COPY web ./web

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
 import uuid
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from functools import partial
 from typing import Any, cast
 
-import orjson
-from aiokafka import AIOKafkaProducer
 from faust.streams import Stream
-from faust.types import AppT, EventT, StreamT, TableT, TopicT
+from faust.types import AppT, EventT, StreamT, TableT
 from mode import BaseSignalT, Service
 
 from agents.bet_watch import WATCH
@@ -24,11 +21,13 @@ from app import metrics, topics
 from app.clock import now_ms
 from app.faust_app import app, settings
 from app.liveness import LIVENESS
-from models.engine import BatchPlan, Record, Rules, plan_batch
+from models.engine import BatchPlan, Rules, plan_batch
 from models.event import published_event
 from models.keys import partition_for, producer_key
 from models.market import Snapshot, Verdict
-from sinks.kafka_batch import BatchSender, Transactions
+from outbound.outbox import Outbox
+from outbound.producer import ExitBeforeCommit, new_transactional_producer
+from outbound.transaction import Transactions
 from tables import state
 from tables.io import FaustTableIO, RocksTableIO, TableIO
 from tables.repeats import AppliedOffsets, RecentDigests
@@ -101,25 +100,7 @@ def forget_cached_state(sender: Any, /, *args: Any, signal: BaseSignalT[Any],
 
 
 
-def transactional_id() -> str:
-    """Name this worker's producer: stable across its restarts, unique among live workers."""
-    return settings.transactional_id or (
-        f"{settings.app_id}-odds-{socket.gethostname()}-{settings.web_port}")
-
-
-def new_transactional_producer() -> AIOKafkaProducer:
-    """Return a transactional producer configured like Faust's own (servers, security)."""
-    producer: Any = app.producer
-    return AIOKafkaProducer(
-        **{**producer._settings_default(), **producer._settings_auth(),
-           # The batches are built whole (BatchSender): lingering only delays them, and a
-           # transaction waits for every partition's send (docs/decisions/0011).
-           "linger_ms": 0},
-        transactional_id=transactional_id(),
-        transaction_timeout_ms=int(settings.transaction_timeout * 1000))
-
-
-TRANSACTIONS = Transactions(new_transactional_producer,
+TRANSACTIONS = Transactions(partial(new_transactional_producer, app, settings),
                             lambda exc: metrics.TRANSACTION_FAILURES.labels(
                                 type(exc).__name__).inc())
 LIVENESS.producer = lambda: TRANSACTIONS.producer
@@ -149,56 +130,14 @@ def install(faust_app: AppT) -> None:
         faust_app.service(cast(Any, TransactionsService()))
 
 
-class Faults:
-    """Test-only fault injection, off unless its environment variable is set."""
-
-    transactions = 0
-
-    async def before_commit(self) -> None:
-        """FAULT_EXIT_BEFORE_COMMIT=n: die after the n-th batch is acknowledged, uncommitted."""
-        self.transactions += 1
-        if self.transactions == settings.fault_exit_before_commit:
-            log.error("FAULT_EXIT_BEFORE_COMMIT=%d reached: exiting before the commit",
-                      self.transactions)
-            logging.shutdown()
-            os._exit(70)
+#: Test-only: FAULT_EXIT_BEFORE_COMMIT=n kills the worker before the n-th batch's commit.
+FAULTS = ExitBeforeCommit(settings.fault_exit_before_commit)
 
 
-FAULTS = Faults()
-
-
-class Outbox:
-    """Outbound records of one batch, sent together; ``flush`` waits for every ack."""
-
-    def __init__(self) -> None:
-        self.sender = BatchSender() if ON_ROCKSDB else None
-        self.faust_pending: list[tuple[TopicT, bytes | None, bytes, int]] = []
-
-    def send(self, topic: TopicT, key: str | bytes | None, value: Any, partition: int) -> None:
-        """Queue one record for an explicit partition."""
-        raw_key = key.encode() if isinstance(key, str) else key
-        raw_value = value if isinstance(value, bytes) else orjson.dumps(value)
-        if self.sender is not None:
-            self.sender.add(topic.get_topic_name(), partition, raw_key, raw_value)
-        else:
-            self.faust_pending.append((topic, raw_key, raw_value, partition))
-
-    def records(self, topic: TopicT, records: Iterable[Record[Event]]) -> None:
-        """Queue records in the partition of the feed record that caused them."""
-        for record in records:
-            self.send(topic, record.key, record.value, record.source.message.partition)
-
-    async def flush(self) -> dict[tuple[str, int], int]:
-        """Send and wait; return the last offset written per topic partition."""
-        if self.sender is not None:
-            hook = FAULTS.before_commit if settings.fault_exit_before_commit else None
-            return await TRANSACTIONS.commit(self.sender, hook)
-        sends: list[Awaitable[Any]] = [
-            await topic.send(key=key, value=value, partition=partition)
-            for topic, key, value, partition in self.faust_pending]
-        await asyncio.gather(*sends)
-        self.faust_pending.clear()
-        return {}
+def new_outbox() -> Outbox:
+    """An outbox for one batch: one Kafka transaction on RocksDB, Faust's sends otherwise."""
+    hook = FAULTS.before_commit if settings.fault_exit_before_commit else None
+    return Outbox(TRANSACTIONS if ON_ROCKSDB else None, hook)
 
 
 def publish(plan: BatchPlan[Event], outbox: Outbox) -> None:
@@ -280,7 +219,7 @@ async def process(events: Sequence[Event]) -> BatchPlan[Event]:
     # tables change: a crash before the commit leaves nothing visible to read-committed
     # readers and the batch is applied again; a crash after it finds the batch in the
     # changelogs, whole, and its messages read as repeats.
-    outbox = Outbox()
+    outbox = new_outbox()
     publish(plan, outbox)
     APPLIED.stage(fresh, outbox.sender)
     sending = time.perf_counter()

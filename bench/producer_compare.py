@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.kafka_io import BOOTSTRAP
-from sinks.kafka_batch import BatchSender, Transactions
+from outbound.transaction import BatchSender, Transactions
 
 TOPICS = 4
 PARTITIONS = 8

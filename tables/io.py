@@ -26,7 +26,7 @@ from rocksdict import WriteOptions
 
 from app.faust_seams.store import PartitionedStore
 from models.market import Snapshot
-from sinks.kafka_batch import BatchSender
+from outbound.transaction import BatchSender
 from tables import state
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from faust.types import EventT
 
 from models.market import Snapshot
-from sinks.kafka_batch import BatchSender
+from outbound.transaction import BatchSender
 from tables import state
 from tables.io import TableIO
 

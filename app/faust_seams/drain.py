@@ -59,7 +59,7 @@ class LeanConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         # Read by AIOKafkaConsumer.start() when it creates its fetcher.
         consumer._fetch_min_bytes = FETCH_MIN_BYTES
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
-        # The odds agent writes each batch in a transaction (sinks/kafka_batch.py): table
+        # The odds agent writes each batch in a transaction (outbound/transaction.py): table
         # recovery and the feed must see whole batches only.
         consumer._isolation_level = READ_COMMITTED
         return consumer

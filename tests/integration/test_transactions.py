@@ -13,7 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faust.types import TP
 
 from app.faust_seams.committed_end import committed_ends, committed_reader
-from sinks.kafka_batch import BatchSender, Transactions
+from outbound.transaction import BatchSender, Transactions
 from tests.integration.support import BOOTSTRAP, end_offsets, read_all
 
 pytestmark = pytest.mark.timeout(120)

@@ -1,7 +1,7 @@
 """A transactional Kafka producer without Kafka, for the odds agent's unit tests.
 
-``FakeBroker.new_producer`` stands where ``agents.odds.new_transactional_producer`` builds an
-``AIOKafkaProducer``: it is the object ``sinks.kafka_batch.Transactions`` and ``BatchSender``
+``FakeBroker.new_producer`` stands where ``outbound.producer.new_transactional_producer`` builds an
+``AIOKafkaProducer``: it is the object ``outbound.transaction.Transactions`` and ``BatchSender``
 drive (``start``, ``begin_transaction``, ``create_batch``, ``send_batch``,
 ``commit_transaction``, ``stop``), and nothing above it is replaced. The broker keeps an end
 offset per topic partition, so the offsets the agent gets back are the ones a broker would give,

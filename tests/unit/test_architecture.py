@@ -8,8 +8,8 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("config", "models", "feeds", "app", "tables", "sinks", "ingest", "agents", "web",
-            "cli")
+PACKAGES = ("config", "models", "feeds", "app", "outbound", "tables", "sinks", "ingest",
+            "agents", "web", "cli")
 #: The composition root: wires every layer (``app.main``); nothing imports it.
 ROOT_MODULES = frozenset({"app.main"})
 #: What each package may import, besides itself and third-party code.
@@ -18,10 +18,11 @@ ALLOWED = {
     "models": set(),
     "feeds": {"models"},
     "app": {"config", "models"},
-    "tables": {"config", "models", "app", "sinks"},
+    "outbound": {"config", "models", "app"},
+    "tables": {"config", "models", "app", "outbound"},
     "sinks": {"config", "models", "app"},
     "ingest": {"config", "models", "app"},
-    "agents": {"config", "models", "feeds", "app", "tables", "sinks"},
+    "agents": {"config", "models", "feeds", "app", "outbound", "tables", "sinks"},
     "web": {"config", "models", "app", "tables", "agents"},
     "cli": set(PACKAGES) - {"cli"},
 }

@@ -1,6 +1,6 @@
 """The odds agent through ``agent.test_context()``, on the path production takes: the tables on
 RocksDB (``app.faust_seams.store.PartitionedStore``, in a temporary directory) and every batch
-sent as one Kafka transaction (``sinks.kafka_batch``), to a fake broker instead of Kafka.
+sent as one Kafka transaction (``outbound.transaction``), to a fake broker instead of Kafka.
 
 The path is chosen when ``agents.odds`` is imported: ``ON_ROCKSDB`` (the store is
 ``rocksdb://``) selects ``RocksTableIO`` and ``BatchSender`` transactions over Faust's table API
@@ -75,7 +75,7 @@ if ON_ROCKSDB:
     from app.faust_app import app, settings
     from app.faust_seams.store import PartitionedStore
     from models.keys import partition_for
-    from sinks.kafka_batch import Transactions
+    from outbound.transaction import Transactions
     from tables import state
 
     FEED = topics.feed.get_topic_name()

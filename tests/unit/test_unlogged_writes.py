@@ -17,7 +17,7 @@ CHILD = """
 import os, sys
 from types import SimpleNamespace
 from faust.stores.rocksdb import RocksDBOptions
-from sinks.kafka_batch import BatchSender
+from outbound.transaction import BatchSender
 from tables.io import RocksTableIO
 from app.faust_seams.store import PartitionedStore
 
