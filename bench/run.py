@@ -623,23 +623,32 @@ class Bench:
         (``bench.bets_load``), while the same warm worker takes 1,000 feed msg/s: the checks'
         latency, and the feed's beside them."""
         rate, checks, worker = 1000.0, self.args.bets_rate, dep.workers[0]
-        result = self.tmp / "bets-load.json"
-        load = spawn([sys.executable, "-m", "bench.bets_load", "--url", worker.url,
-                      "--events", str(self.args.events), "--rate", str(checks),
-                      "--result", str(result)],
-                     dict(os.environ), self.tmp / "bets-load.log")
-        load_cpu = cpu_seconds(load.pid) or 0.0
         found: dict[str, Any] = {"rate": rate, "checks_per_s": checks}
-        try:
-            found["feed"] = await self.latency(
-                dep, workload, rate, f"{rate:,.0f} msg/s, {checks:,.0f} bet checks/s", False)
-            found["load_cpu_s"] = round((cpu_seconds(load.pid) or 0.0) - load_cpu, 1)
-        finally:
-            stop_process(load, 30)
-        found["checks"] = (_read_json(result) if result.exists()
-                           else {"error": log_tail(self.tmp / "bets-load.log")})
+        found["feed"], found["load_cpu_s"], found["checks"] = await self.latency_beside(
+            dep, workload, rate, f"{checks:,.0f} bet checks/s", "bets",
+            ["bench.bets_load", "--url", worker.url, "--events", str(self.args.events),
+             "--rate", str(checks)])
         log(f"bets: {found['checks']}; feed p99 {found['feed'].get('p99_ms')} ms")
         return found
+
+    async def latency_beside(self, dep: Deployment, workload: Workload, rate: float,
+                             what: str, name: str, module: list[str]
+                             ) -> tuple[dict[str, Any], float, dict[str, Any]]:
+        """Feed latency at ``rate`` while ``python -m module`` loads the worker in a process
+        of its own: the latency run, the load's CPU seconds, and the result it wrote."""
+        result = self.tmp / f"{name}-load.json"
+        load = spawn([sys.executable, "-m", *module, "--result", str(result)],
+                     dict(os.environ), self.tmp / f"{name}-load.log")
+        load_cpu = cpu_seconds(load.pid) or 0.0
+        try:
+            latency = await self.latency(dep, workload, rate, f"{rate:,.0f} msg/s, {what}",
+                                         False)
+            spent = round((cpu_seconds(load.pid) or 0.0) - load_cpu, 1)
+        finally:
+            stop_process(load, 30)
+        answers = (_read_json(result) if result.exists()
+                   else {"error": log_tail(self.tmp / f"{name}-load.log")})
+        return latency, spent, answers
 
     async def graphql_interference(self, dep: Deployment, workload: Workload) -> dict[str, Any]:
         """Feed latency at 1,000 msg/s without, then with, clients that send the costliest
@@ -657,21 +666,13 @@ class Bench:
         found["without"] = await self.latency(dep, workload, rate,
                                               f"{rate:,.0f} msg/s, no GraphQL clients", False)
         self.results["graphql"] = found
-        body, result = self.tmp / "graphql-request.json", self.tmp / "graphql-load.json"
+        body = self.tmp / "graphql-request.json"
         body.write_text(json.dumps({"query": documents[name]}))
         before = await worker.metrics()
-        load = spawn([sys.executable, "-m", "bench.graphql_load", "--url", worker.url,
-                      "--body", str(body), "--clients", str(clients), "--result", str(result)],
-                     dict(os.environ), self.tmp / "graphql-load.log")
-        load_cpu = cpu_seconds(load.pid) or 0.0
-        try:
-            found["with"] = await self.latency(
-                dep, workload, rate, f"{rate:,.0f} msg/s, {clients} GraphQL clients", False)
-            found["load_cpu_s"] = round((cpu_seconds(load.pid) or 0.0) - load_cpu, 1)
-        finally:
-            stop_process(load, 30)
-        found["load"] = (_read_json(result) if result.exists()
-                         else {"error": log_tail(self.tmp / "graphql-load.log")})
+        found["with"], found["load_cpu_s"], found["load"] = await self.latency_beside(
+            dep, workload, rate, f"{clients} GraphQL clients", "graphql",
+            ["bench.graphql_load", "--url", worker.url, "--body", str(body),
+             "--clients", str(clients)])
         after = await worker.metrics()
         found["worker_outcomes"] = {key.split('"')[1]: int(value - before.get(key, 0.0))
                                     for key, value in after.items()

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 import orjson
@@ -48,6 +48,7 @@ from web.owner import OwnerUnavailable, owned_json, owned_post, owner_url
 from web.views import lookup_market
 
 MAX_BODY_BYTES = 16_000
+Ticket = TypeVar("Ticket", CheckRequest, SettleRequest)
 
 
 def _number(value: Decimal | None) -> float | None:
@@ -280,6 +281,22 @@ def _unavailable(view: View, exc: OwnerUnavailable) -> Response:
     return error(view, 503, "not_ready", str(exc))
 
 
+async def _answer(view: View, request: Request, read: Callable[[bytes], Ticket],
+                  answer: Callable[[Ticket], Awaitable[dict[str, Any]]]) -> Response:
+    """Read a bounded body, answer it; 413 and 400 for a body that cannot be read, 503 when
+    an owner is away."""
+    try:
+        ticket = read(await read_bounded(request, MAX_BODY_BYTES))
+    except TooLarge as exc:
+        return too_large(str(exc))
+    except params.BadRequest as exc:
+        return error(view, 400, "bad_request", str(exc))
+    try:
+        return _json(await answer(ticket))
+    except OwnerUnavailable as exc:
+        return _unavailable(view, exc)
+
+
 blueprint = Blueprint("bets")
 
 
@@ -289,16 +306,7 @@ class BetCheck(View):
 
     async def post(self, request: Request, **kwargs: Any) -> Response:
         """Answer the ticket, a 400 for a malformed body, or a 503 when an owner is away."""
-        try:
-            ticket = bet_bodies.check_request(await read_bounded(request, MAX_BODY_BYTES))
-        except TooLarge as exc:
-            return too_large(str(exc))
-        except params.BadRequest as exc:
-            return error(self, 400, "bad_request", str(exc))
-        try:
-            return _json(await check_ticket(ticket))
-        except OwnerUnavailable as exc:
-            return _unavailable(self, exc)
+        return await _answer(self, request, bet_bodies.check_request, check_ticket)
 
 
 @blueprint.route("/bets/check/events/{event_id}")
@@ -341,13 +349,4 @@ class BetSettle(View):
 
     async def post(self, request: Request, **kwargs: Any) -> Response:
         """Answer each leg and the ticket, a 400 for a malformed body, or a 503."""
-        try:
-            ticket = bet_bodies.settle_request(await read_bounded(request, MAX_BODY_BYTES))
-        except TooLarge as exc:
-            return too_large(str(exc))
-        except params.BadRequest as exc:
-            return error(self, 400, "bad_request", str(exc))
-        try:
-            return _json(await settle(ticket))
-        except OwnerUnavailable as exc:
-            return _unavailable(self, exc)
+        return await _answer(self, request, bet_bodies.settle_request, settle)
