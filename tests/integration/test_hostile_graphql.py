@@ -272,7 +272,8 @@ async def test_a_huge_body_is_refused_before_it_is_read(served: Served) -> None:
     ("two operations, none named", {"query": "query A { __typename } query B { __typename }"}),
     ("does not parse", {"query": "{ events { total }"}),
     ("not GraphQL", {"query": "SELECT * FROM events"}),
-    ("mutation", {"query": "mutation { __typename }"}),
+    ("unknown mutation", {"query": 'mutation { deleteEvent(id: "x") }'}),
+    ("subscription", {"query": "subscription { __typename }"}),
     ("bad variable", {"query": "query($n: Int!) { events(limit: $n) { total } }",
                       "variables": {"n": "many"}}),
     ("fragment bomb", {"query": "{ events { events { ...A } } } " + " ".join(
