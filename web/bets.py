@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 import orjson
-from aiohttp import web as aioweb
 from faust.web import Blueprint, Request, Response, View
 
 from agents.bet_watch import WATCH, Held
@@ -43,7 +43,7 @@ from models.payout import LegResult, settle_ticket
 from tables import state
 from web import bet_bodies, params
 from web.bet_bodies import CheckRequest, SettleRequest
-from web.bodies import TooLarge, read_bounded, too_large
+from web.bodies import TooLarge, json_answer, read_bounded, too_large
 from web.owner import OwnerUnavailable, owned_json, owned_post, owner_url
 from web.views import lookup_market
 
@@ -67,7 +67,7 @@ def _check_here(asked: Asked, event_status: str | None, policy: Policy) -> Answe
     return check_selection(asked, event_status, market, policy, settings.live_bet_delay_ms)
 
 
-def _recheck(asked: Asked, held: Held, event_status: str | None, now: int) -> Answer:
+def _recheck(held: Held, event_status: str | None, now: int) -> Answer:
     if held.spoiled is not None:
         return Answer(Verdict.REJECTED, Reason.SUSPENDED_DURING_DELAY,
                       market_status=held.spoiled)
@@ -75,9 +75,7 @@ def _recheck(asked: Asked, held: Held, event_status: str | None, now: int) -> An
     if answer.verdict is not Verdict.ACCEPTED:
         return answer
     wait = max(0, held.ready_ms - now)
-    verdict = Verdict.PENDING if wait else Verdict.ACCEPTED
-    return Answer(verdict, None, answer.odds, answer.version, current_odds=answer.current_odds,
-                  current_version=answer.current_version, delay_ms=wait)
+    return replace(answer, verdict=Verdict.PENDING if wait else Verdict.ACCEPTED, delay_ms=wait)
 
 
 def _held_for(ticket_id: str, selections: Sequence[Asked], ticket: str,
@@ -95,10 +93,33 @@ def _held_for(ticket_id: str, selections: Sequence[Asked], ticket: str,
     return cast(list[Held], matched), None
 
 
+@dataclass(frozen=True, slots=True)
+class OwnerAnswer:
+    """What the owner of an event answers for its selections: each one's answer, a reason
+    that refuses the whole ticket, and when the ticket's holds expire (None: none held)."""
+
+    answers: list[Answer]
+    reason: TicketReason | None = None
+    expires_at: int | None = None
+
+    def json(self) -> dict[str, Any]:
+        """The answer as it travels between workers."""
+        return {"reason": None if self.reason is None else self.reason.value,
+                "expires_at": self.expires_at,
+                "answers": [_answer_json(a) for a in self.answers]}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> OwnerAnswer:
+        """Read what ``json`` wrote."""
+        return cls([_answer_from_json(a) for a in raw["answers"]],
+                   None if raw["reason"] is None else TicketReason(raw["reason"]),
+                   raw["expires_at"])
+
+
 def check_owned(event_id: str, selections: Sequence[Asked], policy: Policy, ticket: str,
                 ticket_id: str | None, new_ticket_id: str | None,
-                hold: bool) -> dict[str, Any]:
-    """Answer the selections of one event on the worker that owns it (JSON-ready).
+                hold: bool) -> OwnerAnswer:
+    """Answer the selections of one event on the worker that owns it.
 
     ``ticket``: the whole ticket's fingerprint; ``ticket_id``: the pending ticket sent again;
     ``new_ticket_id``: the id a new ticket gets if it must wait; ``hold``: hold its
@@ -110,9 +131,7 @@ def check_owned(event_id: str, selections: Sequence[Asked], policy: Policy, tick
     expires: int | None = None
     if ticket_id is not None:
         held, reason = _held_for(ticket_id, selections, ticket, now)
-        answers = ([_recheck(a, h, event_status, now) for a, h in zip(selections, held,
-                                                                      strict=True)]
-                   if reason is None else
+        answers = ([_recheck(h, event_status, now) for h in held] if reason is None else
                    [_check_here(a, event_status, policy) for a in selections])
         if held:
             expires = min(h.expires_ms for h in held)
@@ -125,12 +144,10 @@ def check_owned(event_id: str, selections: Sequence[Asked], policy: Policy, tick
             WATCH.hold(new_ticket_id, [Held(a, policy, ticket, now + answer.delay_ms, expires)
                                        for a, answer in zip(selections, answers, strict=True)],
                        now)
-    return {"reason": reason, "expires_at": expires,
-            "answers": [answer_json(a) for a in answers]}
+    return OwnerAnswer(answers, reason, expires)
 
 
-def answer_json(answer: Answer) -> dict[str, Any]:
-    """One selection's answer as it travels between workers."""
+def _answer_json(answer: Answer) -> dict[str, Any]:
     return {"verdict": answer.verdict.value,
             "reason": None if answer.reason is None else answer.reason.value,
             "odds": _text(answer.odds), "version": answer.version,
@@ -139,8 +156,7 @@ def answer_json(answer: Answer) -> dict[str, Any]:
             "current_version": answer.current_version, "delay_ms": answer.delay_ms}
 
 
-def answer_from_json(raw: dict[str, Any]) -> Answer:
-    """Read what ``answer_json`` wrote."""
+def _answer_from_json(raw: dict[str, Any]) -> Answer:
     return Answer(Verdict(raw["verdict"]),
                   None if raw["reason"] is None else Reason(raw["reason"]),
                   _decimal(raw["odds"]), raw["version"], raw["market_status"],
@@ -164,16 +180,14 @@ def _asked_json(asked: Asked) -> dict[str, Any]:
 # -- the coordinator ------------------------------------------------------------------------
 
 async def _check_event(event_id: str, selections: list[Asked], request: CheckRequest,
-                       ticket: str, new_ticket_id: str | None, hold: bool) -> dict[str, Any]:
+                       ticket: str, new_ticket_id: str | None, hold: bool) -> OwnerAnswer:
     body = {"selections": [_asked_json(a) for a in selections],
             "price_policy": request.policy.value, "fingerprint": ticket,
             "ticket_id": request.ticket_id, "new_ticket_id": new_ticket_id, "hold": hold}
-
-    async def local() -> dict[str, Any]:
-        return check_owned(event_id, selections, request.policy, ticket, request.ticket_id,
-                           new_ticket_id, hold)
-
-    return await owned_post(event_id, f"/bets/check/events/{event_id}", body, local)
+    return await owned_post(
+        event_id, f"/bets/check/events/{event_id}", body, OwnerAnswer.from_json,
+        lambda: check_owned(event_id, selections, request.policy, ticket, request.ticket_id,
+                            new_ticket_id, hold))
 
 
 async def check_ticket(request: CheckRequest) -> dict[str, Any]:
@@ -195,11 +209,11 @@ async def check_ticket(request: CheckRequest) -> dict[str, Any]:
     answers: list[Answer | None] = [None] * len(request.selections)
     expires: list[int] = []
     for indexes, owner in zip(groups.values(), owners, strict=True):
-        reason = reason or (None if owner["reason"] is None else TicketReason(owner["reason"]))
-        if owner["expires_at"] is not None:
-            expires.append(owner["expires_at"])
-        for index, raw in zip(indexes, owner["answers"], strict=True):
-            answers[index] = answer_from_json(raw)
+        reason = reason or owner.reason
+        if owner.expires_at is not None:
+            expires.append(owner.expires_at)
+        for index, answer in zip(indexes, owner.answers, strict=True):
+            answers[index] = answer
     checked = cast(list[Answer], answers)
     decided = decide(checked, request.stake, reason)
     pending = decided.verdict is Verdict.PENDING
@@ -273,8 +287,7 @@ async def settle(request: SettleRequest) -> dict[str, Any]:
 # -- the views ------------------------------------------------------------------------------
 
 def _json(body: dict[str, Any]) -> Response:
-    return cast(Response, aioweb.Response(body=orjson.dumps(body), content_type="application/json",
-                                          charset="utf-8"))
+    return json_answer(orjson.dumps(body))
 
 
 def _unavailable(view: View, exc: OwnerUnavailable) -> Response:
@@ -340,7 +353,7 @@ class EventBetCheck(View):
         except OwnerUnavailable as exc:
             return _unavailable(self, exc)
         return _json(check_owned(event_id, selections, policy, ticket, ticket_id, new_ticket_id,
-                                 hold))
+                                 hold).json())
 
 
 @blueprint.route("/bets/settle")

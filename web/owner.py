@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from functools import wraps
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import aiohttp
 from aiohttp import web as aioweb
@@ -21,6 +21,7 @@ from tables import state
 log = logging.getLogger(__name__)
 
 Handler = Callable[..., Awaitable[Response]]
+Owned = TypeVar("Owned")
 
 OWNER_TIMEOUT = aiohttp.ClientTimeout(total=5)
 
@@ -51,16 +52,17 @@ async def owned_json(event_id: str, path: str, query: Mapping[str, str],
 
 
 async def owned_post(event_id: str, path: str, body: dict[str, Any],
-                     local: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
-    """Return ``await local()`` on the owner, else the owner's answer to POST ``body`` to
-    ``path``."""
+                     read: Callable[[dict[str, Any]], Owned],
+                     local: Callable[[], Owned]) -> Owned:
+    """Return ``local()`` on the owner, else the owner's answer to POST ``body`` to ``path``,
+    read by ``read``."""
     base = owner_url(event_id)
     if base is None:
-        return await local()
+        return local()
     answer = await _ask(base.with_path(path, encoded=False), body)
     if answer is None:
         raise OwnerUnavailable("the owning worker does not know the route")
-    return answer
+    return read(answer)
 
 
 async def _ask(url: URL, body: dict[str, Any] | None) -> dict[str, Any] | None:
