@@ -1,4 +1,5 @@
-"""Request bodies read with a bound: never more than the limit is held, chunked or not."""
+"""Request bodies read with a bound (never more than the limit is held, chunked or not), and
+JSON answers."""
 
 from __future__ import annotations
 
@@ -8,6 +9,12 @@ from aiohttp import web as aioweb
 from faust.web import Request, Response
 
 from app.error_shape import json_error
+
+
+def json_answer(encoded: bytes, status: int = 200) -> Response:
+    """Return ``encoded`` JSON as the answer, with its content type."""
+    return cast(Response, aioweb.Response(body=encoded, status=status,
+                                          content_type="application/json", charset="utf-8"))
 
 
 class TooLarge(ValueError):

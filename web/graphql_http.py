@@ -22,7 +22,6 @@ from inspect import isawaitable
 from typing import Any, cast
 
 import orjson
-from aiohttp import web as aioweb
 from faust.web import Blueprint, Request, Response, View
 from graphql import (
     ASTValidationRule,
@@ -47,7 +46,7 @@ from app import metrics
 from app.error_shape import error
 from app.faust_app import settings
 from web import doclimits, params
-from web.bodies import TooLarge, read_bounded, too_large
+from web.bodies import TooLarge, json_answer, read_bounded, too_large
 from web.cost import (
     MARKETS_PER_EVENT,
     OUTCOMES_PER_MARKET,
@@ -345,6 +344,4 @@ class GraphQLView(View):
             return error(self, 400, "bad_request", str(exc))
         status, body, outcome = await answer(query, variables, operation)
         metrics.GRAPHQL_REQUESTS.labels(outcome).inc()
-        return cast(Response, aioweb.Response(body=orjson.dumps(body), status=status,
-                                              content_type="application/json",
-                                              charset="utf-8"))
+        return json_answer(orjson.dumps(body), status)

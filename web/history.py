@@ -23,6 +23,7 @@ from app.error_shape import error
 from app.faust_app import settings
 from config import MySQLConfig
 from web import params
+from web.bodies import json_answer
 from web.history_shape import (
     HistoryQuery,
     Row,
@@ -180,8 +181,7 @@ def _path_key(request: Request, specifiers: str) -> Key:
 
 
 def _body(found: dict[str, Any]) -> Response:
-    return cast(Response, aioweb.Response(body=orjson.dumps(found),
-                                          content_type="application/json", charset="utf-8"))
+    return json_answer(orjson.dumps(found))
 
 
 def _unavailable(view: View, exc: HistoryUnavailable) -> Response:

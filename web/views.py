@@ -9,10 +9,9 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any
 
 import orjson
-from aiohttp import web as aioweb
 from faust.web import Blueprint, Request, Response, View
 
 from app.error_shape import error
@@ -20,6 +19,7 @@ from models.keys import market_key
 from models.market import Snapshot
 from tables import state
 from web import params
+from web.bodies import json_answer
 from web.owner import routed
 from web.shapes import event_fields, market_order, market_view
 from web.slices import TURNS
@@ -119,8 +119,7 @@ class EventView(View):
         if view is None:
             return error(self, 404, "not_found", f"unknown event {event_id!r}")
         body = await encode_event(view)
-        return cast(Response, aioweb.Response(body=body, content_type="application/json",
-                                              charset="utf-8"))
+        return json_answer(body)
 
 
 @blueprint.route("/events/{event_id}/markets/{market_id}")
