@@ -13,12 +13,12 @@ import enum
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from models.keys import market_key
 from models.market import ACTIVE, is_live
-from models.payout import CENT, ONE
+from models.payout import ONE, decimal_of, to_cents
 
 #: Sport event statuses after which nothing is accepted.
 ENDED_EVENT = frozenset({"ended", "closed", "cancelled", "abandoned"})
@@ -108,10 +108,6 @@ class TicketAnswer:
     delay_ms: int
 
 
-def _decimal(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
-
-
 def delay_ms(market: dict[str, Any], live_delay_ms: int) -> int:
     """The bet delay of a market: the exchange's ``bet_delay`` (seconds) where the feed gives
     one, else ``live_delay_ms`` for a market a live producer prices."""
@@ -151,7 +147,7 @@ def check_selection(asked: Asked, event_status: str | None, market: dict[str, An
     outcome = next((o for o in market["outcomes"] if o["id"] == asked.outcome_id), None)
     if outcome is None:
         return Answer(Verdict.REJECTED, Reason.OUTCOME_NOT_FOUND, current_version=version)
-    current = _decimal(outcome.get("odds"))
+    current = decimal_of(outcome.get("odds"))
     if not outcome.get("active") or current is None:
         return Answer(Verdict.REJECTED, Reason.OUTCOME_INACTIVE, current_odds=current,
                       current_version=version)
@@ -186,7 +182,7 @@ def potential_return(stake: Decimal, odds: Iterable[Decimal]) -> tuple[Decimal, 
     combined = ONE
     for price in odds:
         combined *= price
-    return combined, (stake * combined).quantize(CENT, rounding=ROUND_HALF_EVEN)
+    return combined, to_cents(stake * combined)
 
 
 def decide(answers: Sequence[Answer], stake: Decimal,
@@ -205,9 +201,8 @@ def decide(answers: Sequence[Answer], stake: Decimal,
 def stopped_by(changes: Iterable[Mapping[str, Any]]) -> str | None:
     """The status a market version moved to, if it stopped betting (an ``odds-changes.v2``
     record's ``changes``: a status change, when there is one, comes first)."""
-    for change in changes:
-        if change["kind"] == "status":
-            new: str | None = change["new"]
-            return new if new != ACTIVE else None
+    first = next(iter(changes), None)
+    if first is None or first["kind"] != "status":
         return None
-    return None
+    new: str = first["new"]
+    return new if new != ACTIVE else None

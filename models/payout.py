@@ -68,8 +68,15 @@ class TicketResult:
     provisional: bool
 
 
-def _decimal(value: Any) -> Decimal | None:
+def decimal_of(value: Any) -> Decimal | None:
+    """A JSON number as the ``Decimal`` it reads as (``2.1`` is 2.1, not its binary float);
+    None stays None."""
     return None if value is None else Decimal(str(value))
+
+
+def to_cents(amount: Decimal) -> Decimal:
+    """Round money to cents, half-even."""
+    return amount.quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 
 def _in_window(cancel: Mapping[str, Any], placed_at: int) -> bool:
@@ -106,8 +113,8 @@ def settle_selection(selection: Selection, market: Mapping[str, Any] | None) -> 
         return LegResult(LegOutcome.OPEN, None, reason="undecided")
     if result == "void":
         return LegResult(LegOutcome.VOID, ONE, provisional)
-    voided = _decimal(outcome.get("void_factor")) or ZERO
-    dead_heat = _decimal(outcome.get("dead_heat_factor"))
+    voided = decimal_of(outcome.get("void_factor")) or ZERO
+    dead_heat = decimal_of(outcome.get("dead_heat_factor"))
     paid = selection.odds * (dead_heat or ONE) if result == "won" else ZERO
     factor = voided + (ONE - voided) * paid
     return LegResult(_leg_outcome(result, voided, dead_heat), factor, provisional)
@@ -137,5 +144,5 @@ def settle_ticket(legs: Iterable[tuple[Selection, Mapping[str, Any] | None]],
         if result.factor is None:
             return TicketResult(results, True, None, None, provisional)
         factor *= result.factor
-    returns = (stake * factor).quantize(CENT, rounding=ROUND_HALF_EVEN)
+    returns = to_cents(stake * factor)
     return TicketResult(results, False, factor, returns, provisional)
