@@ -257,6 +257,11 @@ class MySQLConfig:
         """Return the DSN with the password masked, safe for logs."""
         return f"mysql://{self.user}:***@{self.host}:{self.port}/{self.database}"
 
+    def connect_kwargs(self) -> dict[str, Any]:
+        """The arguments of ``aiomysql.connect`` / ``create_pool`` for this database."""
+        return {"host": self.host, "port": self.port, "user": self.user,
+                "password": self.password, "db": self.database, "charset": "utf8mb4"}
+
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")

@@ -227,15 +227,10 @@ class MySQLSink:
         async with self._lock:
             if self._pool is None:
                 self._pool = await aiomysql.create_pool(
-                    host=self.config.host,
-                    port=self.config.port,
-                    user=self.config.user,
-                    password=self.config.password,
-                    db=self.config.database,
+                    **self.config.connect_kwargs(),
                     minsize=1,
                     maxsize=4,
                     autocommit=False,
-                    charset="utf8mb4",
                     pool_recycle=3600,
                     # A server that does not answer at all fails the attempt instead of
                     # holding the sink (and readiness) for the kernel's TCP timeout.

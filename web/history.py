@@ -84,10 +84,9 @@ class HistoryReader:
         async with self._lock:
             if self._pool is None:
                 self._pool = await aiomysql.create_pool(
-                    host=self.config.host, port=self.config.port, user=self.config.user,
-                    password=self.config.password, db=self.config.database,
-                    minsize=POOL_MIN, maxsize=POOL_MAX, autocommit=True, charset="utf8mb4",
-                    pool_recycle=3600, connect_timeout=max(1, round(self.timeout)))
+                    **self.config.connect_kwargs(), minsize=POOL_MIN, maxsize=POOL_MAX,
+                    autocommit=True, pool_recycle=3600,
+                    connect_timeout=max(1, round(self.timeout)))
             return self._pool
 
     async def query(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
@@ -96,18 +95,15 @@ class HistoryReader:
         on another (a pooled connection can be stale after MySQL restarted)."""
         try:
             async with asyncio.timeout(self.timeout):
-                for attempt in (1, 2):
-                    try:
-                        return await self._query(sql, args)
-                    except (aiomysql.Error, OSError) as exc:
-                        if attempt == 2:
-                            raise
-                        log.debug("history read failed (%r); retrying once", exc)
+                try:
+                    return await self._query(sql, args)
+                except (aiomysql.Error, OSError) as exc:
+                    log.debug("history read failed (%r); retrying once", exc)
+                return await self._query(sql, args)
         except (aiomysql.Error, OSError) as exc:
             raise HistoryUnavailable(f"MySQL failed ({type(exc).__name__})") from None
         except TimeoutError:
             raise HistoryUnavailable(f"MySQL did not answer within {self.timeout} s") from None
-        raise AssertionError("unreachable")
 
     async def _query(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         pool = await self._connected()
